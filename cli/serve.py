@@ -1,0 +1,82 @@
+"""`mission-control ingress`: one process, or N processes sharing the port."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import multiprocessing.connection
+import os
+import shutil
+import signal
+import tempfile
+from types import FrameType
+
+from aiohttp import web
+
+from ingress.app import create_app
+from shared.logging import setup_logging
+from shared.settings import Settings, load_settings
+
+log = logging.getLogger(__name__)
+
+SHUTDOWN_TIMEOUT_SECONDS = 30.0
+
+
+def serve(settings: Settings, host: str, port: int, *, reuse_port: bool = False) -> None:
+    """Run one ingress process until SIGINT/SIGTERM; in-flight requests finish first."""
+    web.run_app(
+        create_app(settings),
+        host=host,
+        port=port,
+        reuse_port=reuse_port,
+        access_log=None,
+        print=None,
+        shutdown_timeout=SHUTDOWN_TIMEOUT_SECONDS,
+        handle_signals=True,
+    )
+
+
+def _child(host: str, port: int) -> None:
+    from cli.main import run_guarded  # the child re-imports; keep its errors one line too
+
+    settings = load_settings()
+    setup_logging(settings.log_level, settings.log_format)
+    raise SystemExit(run_guarded(lambda: serve(settings, host, port, reuse_port=True)))
+
+
+def serve_processes(settings: Settings, host: str, port: int, processes: int) -> int:
+    """Run `processes` ingress processes on one port (SO_REUSEPORT); return an exit code."""
+    if processes == 1:
+        serve(settings, host, port)
+        return 0
+    # Each process counts its own metrics into files here; /metrics on any process sums them.
+    own_dir = None
+    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        own_dir = tempfile.mkdtemp(prefix="mc-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = own_dir
+    context = multiprocessing.get_context("spawn")
+    children = [
+        context.Process(target=_child, args=(host, port), name=f"ingress-{i}", daemon=False)
+        for i in range(processes)
+    ]
+    for child in children:
+        child.start()
+    log.info("ingress: %d processes on %s:%d", processes, host, port)
+
+    def forward(signum: int, _frame: FrameType | None) -> None:
+        for child in children:
+            if child.is_alive() and child.pid:
+                os.kill(child.pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    # When any process ends (a crash, or a signal), stop the others too.
+    multiprocessing.connection.wait([child.sentinel for child in children])
+    forward(signal.SIGTERM, None)
+    code = 0
+    for child in children:
+        child.join()
+        code = code or (child.exitcode or 0)
+    if own_dir:
+        shutil.rmtree(own_dir, ignore_errors=True)
+    return code

@@ -1,0 +1,103 @@
+"""Hand accepted deliveries to the arq queue, with the sender's delivery id claimed atomically."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from shared.coalesce import Coalescer
+from shared.errors import ServiceUnavailable
+from shared.jobs import JOB_EXPIRY_MS, JOB_KEY_PREFIX, Delivery, delivery_job_bytes
+
+log = logging.getLogger(__name__)
+
+# One call enqueues a whole batch. For each job: when it has a dedup key that is already
+# claimed, answer the first delivery's payload id and enqueue nothing; otherwise claim the key
+# (if any), store the job and add it to the queue. It all happens in one atomic step, so a
+# failure never leaves a claim without its job.
+ENQUEUE_BATCH_LUA = """
+local queue, ttl, expiry, score, prefix = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local out = {}
+for i = 6, #ARGV, 3 do
+  local id, dedup_key, job = ARGV[i], ARGV[i + 1], ARGV[i + 2]
+  local first = false
+  if dedup_key ~= '' then
+    first = redis.call('GET', dedup_key)
+    if not first then redis.call('SET', dedup_key, id, 'EX', ttl) end
+  end
+  if first then
+    out[#out + 1] = first
+  else
+    redis.call('SET', prefix .. id, job, 'PX', expiry)
+    redis.call('ZADD', queue, score, id)
+    out[#out + 1] = ''
+  end
+end
+return out
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Enqueued:
+    """Outcome of one enqueue: the payload id that holds the event, and whether it is a repeat."""
+
+    payload_id: str
+    duplicate: bool
+
+
+class DeliveryQueue:
+    """Enqueues deliveries; concurrent calls share one Redis round trip per event-loop tick."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        *,
+        queue_name: str,
+        namespace: str,
+        dedup_ttl_seconds: int,
+        timeout_seconds: float,
+    ) -> None:
+        self._redis = redis
+        self._queue_name = queue_name
+        self._dedup_prefix = f"{namespace}:dedup:"
+        self._dedup_ttl = str(dedup_ttl_seconds)
+        self._timeout = timeout_seconds
+        self._script = redis.register_script(ENQUEUE_BATCH_LUA)
+        self._batches: Coalescer[tuple[Delivery, str], Enqueued] = Coalescer(self._send)
+
+    async def enqueue(self, delivery: Delivery) -> Enqueued:
+        """Durably queue `delivery`, or report the first payload id of a repeat; 503 on failure."""
+        dedup_key = ""
+        if delivery.sender_delivery_id:
+            dedup_key = f"{self._dedup_prefix}{delivery.webhook_id}:{delivery.sender_delivery_id}"
+        try:
+            return await self._batches.submit((delivery, dedup_key))
+        except Exception as error:
+            log.warning("queue unavailable: %s", type(error).__name__)
+            raise ServiceUnavailable("Queue unavailable; retry later.", retry_after=5) from None
+
+    async def _send(self, batch: list[tuple[Delivery, str]]) -> list[Enqueued]:
+        now_ms = int(time.time() * 1000)
+        args: list[str | bytes] = [
+            self._queue_name,
+            self._dedup_ttl,
+            str(JOB_EXPIRY_MS),
+            str(now_ms),
+            JOB_KEY_PREFIX,
+        ]
+        for delivery, dedup_key in batch:
+            args += (delivery.payload_id, dedup_key, delivery_job_bytes(delivery, now_ms))
+        async with asyncio.timeout(self._timeout):
+            answers = await self._script(args=args)
+        return [
+            Enqueued(answer.decode(), True) if answer else Enqueued(delivery.payload_id, False)
+            for (delivery, _), answer in zip(batch, answers, strict=True)
+        ]
+
+    async def drain(self) -> None:
+        """Wait for every enqueue in flight."""
+        await self._batches.drain()

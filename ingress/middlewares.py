@@ -1,0 +1,157 @@
+"""Request context, error mapping, security headers, access logs and CORS."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+
+import orjson
+from aiohttp import web
+from aiohttp.typedefs import Middleware
+
+from ingress.keys import CLIENT_IP, REQUEST_ID
+from shared.client_ip import resolve_client_ip
+from shared.errors import DomainError
+from shared.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from shared.settings import Settings
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+log = logging.getLogger("ingress.access")
+error_log = logging.getLogger("ingress.errors")
+
+_REQUEST_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:")
+_QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/api/v1/agent/healthz"})
+
+
+def clean_request_id(raw: str | None) -> str:
+    """The client's request id if it is short and plain, else a new one (ids reach log lines)."""
+    if raw and len(raw) <= 128 and all(c in _REQUEST_ID_CHARS for c in raw):
+        return raw
+    return uuid.uuid4().hex
+
+
+def json_error(status: int, body: dict[str, object], request_id: str) -> web.Response:
+    """A JSON error response carrying the request id."""
+    body["request_id"] = request_id
+    return web.Response(status=status, body=orjson.dumps(body), content_type="application/json")
+
+
+def _route_name(request: web.Request) -> str:
+    route = request.match_info.route
+    resource = route.resource
+    return resource.canonical if resource is not None else "unmatched"
+
+
+def request_context_middleware(settings: Settings) -> Middleware:
+    """Request id, client address, errors as JSON, security headers, access log and metrics."""
+    trusted = tuple(settings.trusted_proxies)
+    security_headers = {
+        name: value
+        for name, value in (
+            ("X-Content-Type-Options", settings.security_header_x_content_type_options),
+            ("X-Frame-Options", settings.security_header_x_frame_options),
+            ("Referrer-Policy", settings.security_header_referrer_policy),
+            ("Permissions-Policy", settings.security_header_permissions_policy),
+        )
+        if value
+    }
+    slow_seconds = settings.request_log_slow_ms / 1000
+    log_health = settings.log_health_requests
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        started = time.perf_counter()
+        request_id = clean_request_id(request.headers.get("X-Request-Id"))
+        headers = request.headers
+        client_ip = resolve_client_ip(
+            request.remote,
+            forwarded=headers.get("Forwarded") if trusted else None,
+            x_forwarded_for=headers.get("X-Forwarded-For") if trusted else None,
+            trusted=trusted,
+        )
+        request[REQUEST_ID] = request_id
+        request[CLIENT_IP] = client_ip
+        try:
+            response = await handler(request)
+        except DomainError as error:
+            response = json_error(error.status, error.body(), request_id)
+            response.headers.update(error.headers)
+        except web.HTTPException as error:
+            # aiohttp's own refusals (no route, wrong method, bad request) answer in JSON too.
+            response = json_error(error.status, {"detail": error.reason}, request_id)
+            for name in ("Allow", "Retry-After"):
+                if name in error.headers:
+                    response.headers[name] = error.headers[name]
+        except Exception:
+            error_log.exception(
+                "unhandled error on %s %s",
+                request.method,
+                request.path,
+                extra={"request_id": request_id},
+            )
+            response = json_error(500, {"detail": "Internal server error."}, request_id)
+        response.headers["X-Request-Id"] = request_id
+        response.headers.update(security_headers)
+        elapsed = time.perf_counter() - started
+        route = _route_name(request)
+        HTTP_REQUESTS.labels(route, str(response.status)).inc()
+        HTTP_LATENCY.labels(route).observe(elapsed)
+        path = request.path
+        if log_health or path not in _QUIET_PATHS:
+            level = logging.WARNING if elapsed >= slow_seconds else logging.INFO
+            log.log(
+                level,
+                "%s %s %s %.1fms ip=%s request_id=%s%s",
+                request.method,
+                path,
+                response.status,
+                elapsed * 1000,
+                client_ip,
+                request_id,
+                " slow" if level == logging.WARNING else "",
+                extra={
+                    "method": request.method,
+                    "path": path,
+                    "status": response.status,
+                    "duration_ms": round(elapsed * 1000, 2),
+                    "client_ip": client_ip,
+                    "request_id": request_id,
+                    "slow": level == logging.WARNING,
+                },
+            )
+        return response
+
+    return middleware
+
+
+def cors_middleware(origins: list[str]) -> Middleware:
+    """CORS for the configured origins only; preflight answered here."""
+    allowed = frozenset(origins)
+    allow_any = "*" in allowed
+
+    @web.middleware
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+        origin = request.headers.get("Origin")
+        if not origin or not (allow_any or origin in allowed):
+            return await handler(request)
+        if request.method == "OPTIONS" and "Access-Control-Request-Method" in request.headers:
+            response: web.StreamResponse = web.Response(status=204)
+            response.headers["Access-Control-Allow-Methods"] = (
+                "GET, POST, PATCH, PUT, DELETE, OPTIONS"
+            )
+            response.headers["Access-Control-Allow-Headers"] = request.headers.get(
+                "Access-Control-Request-Headers", "Authorization, Content-Type"
+            )
+            response.headers["Access-Control-Max-Age"] = "600"
+            response.headers["X-Request-Id"] = clean_request_id(request.headers.get("X-Request-Id"))
+        else:
+            response = await handler(request)
+        response.headers["Access-Control-Allow-Origin"] = origin
+        response.headers["Access-Control-Allow-Credentials"] = "true"
+        response.headers["Access-Control-Expose-Headers"] = "X-Request-Id, Retry-After"
+        response.headers["Vary"] = "Origin"
+        return response
+
+    return middleware

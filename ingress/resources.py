@@ -1,0 +1,110 @@
+"""Resources of an ingress process, opened and closed by `cleanup_ctx` generators."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+from redis.asyncio import Redis
+
+from ingress.config_cache import WebhookConfigCache
+from ingress.delivery_queue import DeliveryQueue
+from ingress.keys import (
+    AGENT_AUTH_LIMITER,
+    DB_POOL,
+    DELIVERY_QUEUE,
+    QUEUE_REDIS,
+    SETTINGS,
+    WEBHOOK_CONFIGS,
+    WEBHOOK_LIMITER,
+)
+from ingress.rate_limit import MemoryLimiter, RateLimiter, RedisLimiter
+from shared.db import create_pool
+from shared.redis import connect_redis
+from shared.settings import RateLimit, Settings
+
+log = logging.getLogger(__name__)
+
+
+class StartupError(Exception):
+    """A dependency the process cannot run without is unavailable or misconfigured."""
+
+
+async def postgres_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The PostgreSQL pool (configuration cache, readiness, operator and agent APIs)."""
+    settings = app[SETTINGS]
+    if not settings.database_url:
+        raise StartupError("invalid setting DATABASE_URL: required")
+    app[DB_POOL] = await create_pool(settings.database_url, min_size=1, max_size=10)
+    yield
+    await app[DB_POOL].close()
+
+
+async def queue_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The queue's Redis and the coalescing delivery queue."""
+    settings = app[SETTINGS]
+    redis = connect_redis(settings.rq_redis_url, timeout=settings.redis_timeout_seconds)
+    app[QUEUE_REDIS] = redis
+    app[DELIVERY_QUEUE] = DeliveryQueue(
+        redis,
+        queue_name=settings.queue_name,
+        namespace=settings.redis_namespace,
+        dedup_ttl_seconds=settings.webhook_dedup_ttl_seconds,
+        timeout_seconds=settings.redis_timeout_seconds,
+    )
+    yield
+    await app[DELIVERY_QUEUE].drain()
+    await redis.aclose()
+
+
+async def webhook_configs_ctx(app: web.Application) -> AsyncIterator[None]:
+    """The webhook configuration cache, loaded before the first request."""
+    settings = app[SETTINGS]
+    cache = WebhookConfigCache(
+        app[DB_POOL], refresh_seconds=settings.webhook_config_refresh_seconds
+    )
+    await cache.start()
+    app[WEBHOOK_CONFIGS] = cache
+    yield
+    await cache.stop()
+
+
+async def rate_limiters_ctx(app: web.Application) -> AsyncIterator[None]:
+    """Webhook and agent-auth limiters on the configured backend."""
+    settings = app[SETTINGS]
+    redis: Redis | None = None
+    if settings.rate_limit_backend == "redis":
+        redis = connect_redis(
+            settings.effective_rate_limit_redis_url, timeout=settings.redis_timeout_seconds
+        )
+        try:
+            await redis.ping()
+        except Exception as error:
+            await redis.aclose()
+            raise StartupError(
+                f"RATE_LIMIT_REDIS_URL: rate limiter Redis unreachable ({type(error).__name__})"
+            ) from None
+
+    def make(limit: RateLimit, name: str) -> RateLimiter:
+        if redis is None:
+            return MemoryLimiter(limit)
+        return RedisLimiter(
+            redis,
+            limit,
+            name=name,
+            namespace=settings.redis_namespace,
+            timeout=settings.redis_timeout_seconds,
+        )
+
+    app[WEBHOOK_LIMITER] = make(settings.webhook_rate_limit, "webhook")
+    app[AGENT_AUTH_LIMITER] = make(settings.agent_auth_rate_limit, "agent_auth")
+    yield
+    if redis is not None:
+        await redis.aclose()
+
+
+def install(app: web.Application, settings: Settings) -> None:
+    """Register every resource context in dependency order."""
+    app[SETTINGS] = settings
+    app.cleanup_ctx.extend([postgres_ctx, queue_ctx, webhook_configs_ctx, rate_limiters_ctx])

@@ -1,0 +1,36 @@
+"""Which request headers are kept with a delivery, and the sender's delivery id."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+
+# Never stored, whatever their name: credentials and anything that proves authorship.
+_SECRET_MARKERS = ("signature", "token", "secret", "auth", "password", "cookie", "hmac", "api-key")
+_ALWAYS_DROPPED = frozenset({"authorization", "cookie", "set-cookie", "x-agent-token"})
+
+# The first present names the sender's delivery id, used for dedup.
+DELIVERY_ID_HEADERS = ("x-github-delivery", "webhook-id", "idempotency-key", "x-shopify-webhook-id")
+MAX_DELIVERY_ID_LENGTH = 200
+
+
+def kept_headers(headers: Iterable[tuple[str, str]], dropped: frozenset[str]) -> dict[str, str]:
+    """`content-type`, `user-agent` and `x-*` headers, minus secrets and `dropped` names."""
+    kept: dict[str, str] = {}
+    for name, value in headers:
+        lower = name.lower()
+        if lower in _ALWAYS_DROPPED or lower in dropped:
+            continue
+        if lower in ("content-type", "user-agent") or (
+            lower.startswith("x-") and not any(m in lower for m in _SECRET_MARKERS)
+        ):
+            kept[lower] = value
+    return kept
+
+
+def sender_delivery_id(headers: Mapping[str, str]) -> str | None:
+    """The sender's own id for this delivery, if it sent one (case-insensitive `headers`)."""
+    for name in DELIVERY_ID_HEADERS:
+        value = headers.get(name)
+        if value:
+            return value.strip()[:MAX_DELIVERY_ID_LENGTH] or None
+    return None

@@ -1,0 +1,83 @@
+"""The delivery envelope that travels through the queue, in arq's job format, as JSON.
+
+Jobs carry plain values only (no pickles): the serializer is orjson. The raw body rides as a
+latin-1 string, which maps every byte to one code point and back without loss.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+PROCESS_DELIVERY = "process_delivery"
+JOB_KEY_PREFIX = "arq:job:"  # arq's own prefix; the worker looks here
+JOB_EXPIRY_MS = 7 * 86_400_000  # a job waiting this long has bigger problems than expiry
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """One accepted webhook request, as the ingress hands it to a worker."""
+
+    payload_id: str
+    board_id: str
+    webhook_id: str
+    body: bytes
+    headers: dict[str, str]
+    source_ip: str
+    content_type: str | None
+    received_at_ms: int
+    sender_delivery_id: str | None = None
+    webhook_description: str = ""
+
+    def to_envelope(self) -> dict[str, Any]:
+        """The JSON-safe job argument."""
+        return {
+            "p": self.payload_id,
+            "b": self.board_id,
+            "w": self.webhook_id,
+            "body": self.body.decode("latin-1"),
+            "h": self.headers,
+            "ip": self.source_ip,
+            "ct": self.content_type,
+            "r": self.received_at_ms,
+            "d": self.sender_delivery_id,
+            "wd": self.webhook_description,
+        }
+
+    @classmethod
+    def from_envelope(cls, envelope: dict[str, Any]) -> Delivery:
+        """Rebuild a delivery from its job argument."""
+        return cls(
+            payload_id=envelope["p"],
+            board_id=envelope["b"],
+            webhook_id=envelope["w"],
+            body=envelope["body"].encode("latin-1"),
+            headers=envelope["h"],
+            source_ip=envelope["ip"],
+            content_type=envelope["ct"],
+            received_at_ms=envelope["r"],
+            sender_delivery_id=envelope["d"],
+            webhook_description=envelope.get("wd", ""),
+        )
+
+
+def serialize_job(data: dict[str, Any]) -> bytes:
+    """arq job serializer: JSON via orjson."""
+    return orjson.dumps(data)
+
+
+def deserialize_job(raw: bytes) -> dict[str, Any]:
+    """arq job deserializer: JSON via orjson."""
+    value = orjson.loads(raw)
+    if not isinstance(value, dict):
+        raise TypeError("a job must be a JSON object")
+    return value
+
+
+def delivery_job_bytes(delivery: Delivery, enqueue_ms: int) -> bytes:
+    """The bytes stored under `arq:job:<payload_id>`: the same shape arq's enqueue writes."""
+    return orjson.dumps(
+        {"t": None, "f": PROCESS_DELIVERY, "a": [delivery.to_envelope()], "k": {}, "et": enqueue_ms}
+    )

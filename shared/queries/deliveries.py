@@ -1,0 +1,125 @@
+"""Writing and reading stored deliveries (`webhook_payloads`) and the work they create."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from shared.db import Conn
+
+
+@dataclass(frozen=True, slots=True)
+class PersistRow:
+    """Everything one processed delivery writes: payload row, memory entry and task."""
+
+    payload_id: uuid.UUID
+    board_id: uuid.UUID
+    webhook_id: uuid.UUID
+    raw_body: bytes
+    payload: Any | None
+    headers: dict[str, str]
+    source_ip: str
+    content_type: str | None
+    sender_delivery_id: str | None
+    received_at: datetime
+    attempts: int
+    memory_content: str
+    task_title: str
+    task_description: str
+
+
+# Inserts are ON CONFLICT DO NOTHING on unique keys (payload id; the sender's delivery id per
+# webhook; one memory entry and one task per payload), so running a batch twice stores nothing
+# twice. Memory and tasks are only written for payloads that are stored and processed.
+_INSERT_PAYLOADS = """
+INSERT INTO webhook_payloads (id, board_id, webhook_id, raw_body, payload, headers, source_ip,
+    content_type, sender_delivery_id, received_at, status, attempts, processed_at)
+SELECT r.id, r.board_id, r.webhook_id, r.raw_body, r.payload, r.headers, r.source_ip,
+    r.content_type, r.sender_delivery_id, r.received_at, 'processed', r.attempts, now()
+FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::bytea[], $5::jsonb[], $6::jsonb[],
+    $7::text[], $8::text[], $9::text[], $10::timestamptz[], $11::int[])
+    AS r(id, board_id, webhook_id, raw_body, payload, headers, source_ip, content_type,
+         sender_delivery_id, received_at, attempts)
+ON CONFLICT DO NOTHING
+"""
+
+_INSERT_WORK = """
+WITH items AS (
+    SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[])
+        AS i(payload_id, memory_content, task_title, task_description)
+), ready AS (
+    SELECT i.*, p.board_id, p.webhook_id FROM items i
+    JOIN webhook_payloads p ON p.id = i.payload_id AND p.status = 'processed'
+), memory AS (
+    INSERT INTO board_memory (id, board_id, content, tags, source, payload_id)
+    SELECT gen_random_uuid(), r.board_id, r.memory_content, ARRAY['webhook'], 'webhook',
+        r.payload_id
+    FROM ready r
+    ON CONFLICT (payload_id) DO NOTHING
+)
+INSERT INTO tasks (id, board_id, title, description, status, assigned_agent_id, payload_id)
+SELECT gen_random_uuid(), r.board_id, r.task_title, r.task_description, 'inbox',
+    COALESCE(w.agent_id, (
+        SELECT a.id FROM agents a WHERE a.board_id = r.board_id AND a.is_board_lead
+        ORDER BY a.created_at LIMIT 1)),
+    r.payload_id
+FROM ready r JOIN webhooks w ON w.id = r.webhook_id
+ON CONFLICT (payload_id) DO NOTHING
+"""
+
+
+async def persist_processed(conn: Conn, rows: list[PersistRow]) -> None:
+    """Store processed deliveries with their memory entries and tasks, in one transaction."""
+    async with conn.transaction():
+        await conn.execute(
+            _INSERT_PAYLOADS,
+            [r.payload_id for r in rows],
+            [r.board_id for r in rows],
+            [r.webhook_id for r in rows],
+            [r.raw_body for r in rows],
+            [r.payload for r in rows],
+            [r.headers for r in rows],
+            [r.source_ip for r in rows],
+            [r.content_type for r in rows],
+            [r.sender_delivery_id for r in rows],
+            [r.received_at for r in rows],
+            [r.attempts for r in rows],
+        )
+        await write_work(conn, rows)
+
+
+async def write_work(conn: Conn, rows: list[PersistRow]) -> None:
+    """Create the memory entries and inbox tasks of stored, processed deliveries (idempotent)."""
+    await conn.execute(
+        _INSERT_WORK,
+        [r.payload_id for r in rows],
+        [r.memory_content for r in rows],
+        [r.task_title for r in rows],
+        [r.task_description for r in rows],
+    )
+
+
+async def persist_failed(conn: Conn, row: PersistRow, error: str) -> None:
+    """Keep a delivery that could not be processed as `failed`, replayable later."""
+    await conn.execute(
+        """
+        INSERT INTO webhook_payloads (id, board_id, webhook_id, raw_body, payload, headers,
+            source_ip, content_type, sender_delivery_id, received_at, status, attempts, last_error)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'failed', $11, $12)
+        ON CONFLICT DO NOTHING
+        """,
+        row.payload_id,
+        row.board_id,
+        row.webhook_id,
+        row.raw_body,
+        row.payload,
+        row.headers,
+        row.source_ip,
+        row.content_type,
+        row.sender_delivery_id,
+        row.received_at,
+        row.attempts,
+        error[:2000],
+    )

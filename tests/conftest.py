@@ -1,0 +1,123 @@
+"""Shared fixtures: a throwaway database per run, a fresh Redis namespace per test."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import asyncpg
+import pytest
+from aiohttp.test_utils import TestClient
+from pytest_aiohttp import AiohttpClient
+
+from ingress.app import create_app
+from shared.db import create_pool
+from shared.migrate import migrate
+from shared.settings import Settings
+from tests.support.factories import Factory
+from tests.support.servers import PrivateRedis, run_async
+
+ADMIN_URL = os.environ.get(
+    "TEST_DATABASE_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+
+_TABLES = (
+    "task_comments, tasks, board_memory, webhook_payloads, webhook_tombstones, webhooks,"
+    " agents, boards"
+)
+
+
+def _database_url(name: str) -> str:
+    base, _, _ = ADMIN_URL.rpartition("/")
+    return f"{base}/{name}"
+
+
+@pytest.fixture(scope="session")
+def database_url() -> Iterator[str]:
+    """A database created and migrated for this test run, dropped afterwards."""
+    name = f"mc_test_{secrets.token_hex(6)}"
+
+    async def create() -> None:
+        conn = await asyncpg.connect(ADMIN_URL)
+        try:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+        finally:
+            await conn.close()
+        await migrate(_database_url(name))
+
+    async def drop() -> None:
+        conn = await asyncpg.connect(ADMIN_URL)
+        try:
+            await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await conn.close()
+
+    run_async(create())
+    yield _database_url(name)
+    run_async(drop())
+
+
+@pytest.fixture
+def local_token() -> str:
+    """A fresh operator token (never committed; made per test)."""
+    return secrets.token_urlsafe(48)
+
+
+@pytest.fixture
+def settings(database_url: str, local_token: str) -> Settings:
+    """Settings for one test: its own Redis namespace, fast refreshes, generous limits."""
+    return make_settings(database_url, local_token)
+
+
+def make_settings(database_url: str, local_token: str, **overrides: Any) -> Settings:
+    """Test settings; `overrides` replace any field."""
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "rq_redis_url": REDIS_URL,
+        "redis_namespace": f"t{uuid.uuid4().hex[:12]}",
+        "auth_mode": "local",
+        "local_auth_token": local_token,
+        "base_url": "http://testserver",
+        "webhook_rate_limit": "10000/60",
+        "agent_auth_rate_limit": "10000/60",
+        "webhook_config_refresh_seconds": 0.2,
+        "worker_metrics_port": 0,
+        "worker_retry_base_seconds": 0.05,
+        "worker_retry_max_seconds": 0.2,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@pytest.fixture
+async def db(database_url: str) -> AsyncIterator[asyncpg.Pool]:
+    """A pool on the run's database, emptied before the test."""
+    pool = await create_pool(database_url, min_size=1, max_size=4)
+    await pool.execute(f"TRUNCATE {_TABLES} CASCADE")
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture
+def factory(db: asyncpg.Pool) -> Factory:
+    """Makes boards, agents and webhooks."""
+    return Factory(db)
+
+
+@pytest.fixture
+async def client(aiohttp_client: AiohttpClient, settings: Settings, db: asyncpg.Pool) -> TestClient:  # type: ignore[type-arg]
+    """The ingress app under test."""
+    return await aiohttp_client(create_app(settings))
+
+
+@pytest.fixture
+def private_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateRedis]:
+    """A redis-server of this test's own, which the test may stop and start."""
+    server = PrivateRedis(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()

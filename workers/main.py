@@ -1,0 +1,74 @@
+"""The arq worker: settings, resources and the metrics endpoint of one worker process."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from arq import Worker
+from arq.connections import RedisSettings
+from arq.worker import func
+
+from shared.db import create_pool
+from shared.jobs import PROCESS_DELIVERY, deserialize_job, serialize_job
+from shared.settings import Settings
+from workers.context import WorkerContext, store_worker_context, worker_context
+from workers.deliveries import process_delivery
+from workers.metrics_server import start_metrics_server
+from workers.queue_stats import QueueStatsReporter
+from workers.writer import DeliveryWriter
+
+log = logging.getLogger(__name__)
+
+# arq gives up on a job after max_tries and would then drop it without telling us. The job
+# function enforces WORKER_MAX_TRIES itself (and records the failure), so arq's own cap sits
+# far above it and is never what ends a delivery.
+_ARQ_MAX_TRIES = 1_000
+
+
+def build_worker(settings: Settings, *, burst: bool = False, metrics: bool = True) -> Worker:
+    """An arq Worker for the delivery queue."""
+
+    async def on_startup(ctx: dict[str, Any]) -> None:
+        assert settings.database_url
+        pool = await create_pool(settings.database_url, min_size=1, max_size=8)
+        writer = DeliveryWriter(pool, max_batch=settings.worker_batch_size)
+        store_worker_context(ctx, WorkerContext(settings, pool, writer))
+        if metrics:
+            ctx["metrics_server"] = start_metrics_server(settings.worker_metrics_port)
+            ctx["queue_stats"] = QueueStatsReporter(ctx["redis"], settings.queue_name).start()
+
+    async def on_shutdown(ctx: dict[str, Any]) -> None:
+        if "queue_stats" in ctx:
+            await ctx["queue_stats"].stop()
+        if "mc" in ctx:
+            wctx = worker_context(ctx)
+            await wctx.writer.drain()
+            await wctx.pool.close()
+        if server := ctx.get("metrics_server"):
+            server.shutdown()
+
+    return Worker(
+        functions=[func(process_delivery, name=PROCESS_DELIVERY)],
+        queue_name=settings.queue_name,
+        redis_settings=RedisSettings.from_dsn(settings.rq_redis_url),
+        on_startup=on_startup,
+        on_shutdown=on_shutdown,
+        job_serializer=serialize_job,
+        job_deserializer=deserialize_job,
+        max_jobs=settings.worker_max_jobs,
+        job_timeout=settings.worker_job_timeout_seconds,
+        max_tries=_ARQ_MAX_TRIES,
+        keep_result=0,
+        poll_delay=0.05,
+        burst=burst,
+        handle_signals=not burst,
+        health_check_interval=10,
+    )
+
+
+def run_worker(settings: Settings) -> None:
+    """Run one worker process until it is told to stop."""
+    worker = build_worker(settings)
+    asyncio.run(worker.async_run())
