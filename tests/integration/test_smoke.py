@@ -14,7 +14,10 @@ from tests.support.workers import drain_queue
 
 
 async def test_signed_delivery_becomes_payload_memory_and_task(
-    client: TestClient, factory: Factory, db: asyncpg.Pool, settings: Settings  # type: ignore[type-arg]
+    client: TestClient,
+    factory: Factory,
+    db: asyncpg.Pool,
+    settings: Settings,  # type: ignore[type-arg]
 ) -> None:
     board = await factory.board()
     lead = await factory.agent(board, lead=True)
@@ -36,4 +39,6 @@ async def test_signed_delivery_becomes_payload_memory_and_task(
     task = await db.fetchrow("SELECT * FROM tasks WHERE payload_id = $1", row["id"])
     assert task["status"] == "inbox"
     assert task["assigned_agent_id"] == lead.id
-    assert await db.fetchval("SELECT count(*) FROM board_memory WHERE payload_id = $1", row["id"]) == 1
+    assert (
+        await db.fetchval("SELECT count(*) FROM board_memory WHERE payload_id = $1", row["id"]) == 1
+    )

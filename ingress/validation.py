@@ -1,0 +1,95 @@
+"""Parsing request input: JSON bodies into pydantic models, paging and ids. Bad input → 422."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import orjson
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from shared.errors import NotFound, ValidationFailed
+
+Model = TypeVar("Model", bound=BaseModel)
+
+MAX_LIMIT = 200
+DEFAULT_LIMIT = 50
+
+
+def _field_errors(error: ValidationError) -> list[dict[str, Any]]:
+    return [
+        {"loc": [str(part) for part in e["loc"]], "msg": e["msg"], "type": e["type"]}
+        for e in error.errors(include_url=False, include_input=False)
+    ]
+
+
+async def parse_body(request: web.Request, model: type[Model]) -> Model:
+    """The JSON body validated as `model`; 422 with field details when it is not."""
+    raw = await request.read()
+    try:
+        data = orjson.loads(raw) if raw else None
+    except orjson.JSONDecodeError:
+        raise ValidationFailed(
+            [{"loc": ["body"], "msg": "Body is not valid JSON.", "type": "json_invalid"}]
+        ) from None
+    try:
+        return model.model_validate(data)
+    except ValidationError as error:
+        raise ValidationFailed(_field_errors(error)) from None
+
+
+def path_uuid(request: web.Request, name: str) -> uuid.UUID:
+    """A path segment that must be an id; a malformed one cannot exist, so 404."""
+    try:
+        return uuid.UUID(request.match_info[name])
+    except ValueError:
+        raise NotFound("Not found.") from None
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """`limit` (1..200, default 50) and `offset` (>= 0) of a list request."""
+
+    limit: int
+    offset: int
+
+
+def _int_param(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        value = low - 1
+    if not low <= value <= high:
+        raise ValidationFailed(
+            [
+                {
+                    "loc": ["query", name],
+                    "msg": f"must be an integer from {low} to {high}",
+                    "type": "value_error",
+                }
+            ]
+        )
+    return value
+
+
+def page_params(request: web.Request) -> Page:
+    """The paging parameters of a list request; 422 when out of range."""
+    return Page(
+        limit=_int_param(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT),
+        offset=_int_param(request, "offset", 0, 0, 2**31 - 1),
+    )
+
+
+def page_body(items: list[Any], total: int, page: Page) -> dict[str, Any]:
+    """The contract's list shape."""
+    return {"items": items, "total": total, "limit": page.limit, "offset": page.offset}
+
+
+def json_response(data: Any, status: int = 200) -> web.Response:
+    """A JSON response encoded with orjson (UUIDs and datetimes included)."""
+    return web.Response(status=status, body=orjson.dumps(data), content_type="application/json")
