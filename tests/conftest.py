@@ -10,7 +10,6 @@ from typing import Any
 
 import asyncpg
 import pytest
-from aiohttp.test_utils import TestClient
 from pytest_aiohttp import AiohttpClient
 
 from ingress.app import create_app
@@ -18,6 +17,7 @@ from shared.db import create_pool
 from shared.migrate import migrate
 from shared.settings import Settings
 from tests.support.factories import Factory
+from tests.support.http import Client
 from tests.support.servers import PrivateRedis, run_async
 
 ADMIN_URL = os.environ.get(
@@ -109,7 +109,7 @@ def factory(db: asyncpg.Pool) -> Factory:
 
 
 @pytest.fixture
-async def client(aiohttp_client: AiohttpClient, settings: Settings, db: asyncpg.Pool) -> TestClient:  # type: ignore[type-arg]
+async def client(aiohttp_client: AiohttpClient, settings: Settings, db: asyncpg.Pool) -> Client:
     """The ingress app under test."""
     return await aiohttp_client(create_app(settings))
 
@@ -121,3 +121,50 @@ def private_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateR
     server.start()
     yield server
     server.stop()
+
+
+class PrivateDatabase:
+    """A database of one test's own, which the test may make unavailable."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.url = _database_url(name)
+
+    async def block(self) -> None:
+        """Refuse new connections and end the open ones, as an outage would."""
+        conn = await asyncpg.connect(ADMIN_URL)
+        try:
+            await conn.execute(f'ALTER DATABASE "{self.name}" ALLOW_CONNECTIONS false')
+            await conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
+                self.name,
+            )
+        finally:
+            await conn.close()
+
+    async def unblock(self) -> None:
+        """Take connections again."""
+        conn = await asyncpg.connect(ADMIN_URL)
+        try:
+            await conn.execute(f'ALTER DATABASE "{self.name}" ALLOW_CONNECTIONS true')
+        finally:
+            await conn.close()
+
+
+@pytest.fixture
+async def private_database() -> AsyncIterator[PrivateDatabase]:
+    """A freshly migrated database for fault tests, dropped afterwards."""
+    name = f"mc_test_{secrets.token_hex(6)}_fault"
+    conn = await asyncpg.connect(ADMIN_URL)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    database = PrivateDatabase(name)
+    await migrate(database.url)
+    yield database
+    conn = await asyncpg.connect(ADMIN_URL)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
