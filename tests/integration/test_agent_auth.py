@@ -9,6 +9,7 @@ import uuid
 
 import asyncpg
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 from pytest_aiohttp import AiohttpClient
 
@@ -25,7 +26,7 @@ from tests.support.agent_auth import (
 )
 from tests.support.factories import TEST_ITERATIONS, Factory
 
-Client = TestClient  # type: ignore[type-arg]
+Client = TestClient[web.Request, web.Application]
 HEALTHZ = "/api/v1/agent/healthz"
 
 
@@ -87,7 +88,8 @@ async def test_missing_wrong_garbage_and_rotated_tokens_get_401_and_never_leak(
     assert '"detail":"Invalid or missing agent token."' in bodies[1]
     metrics = await (await client.get("/metrics")).text()
     captured = caplog.text + "\n".join(r.getMessage() for r in caplog.records)
-    assert "agent auth ok" in captured and "agent auth invalid" in captured
+    assert "agent auth ok" in captured
+    assert "agent auth invalid" in captured
     assert str(agent.id) in captured  # the agent is identified by id once known
     assert leaked_fragments(captured, tokens) == []
     assert leaked_fragments("\n".join(bodies), tokens) == []

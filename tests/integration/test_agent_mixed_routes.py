@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 
 import asyncpg
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 from pytest_aiohttp import AiohttpClient
 
@@ -13,7 +14,7 @@ from tests.conftest import make_settings
 from tests.support.agent_auth import pbkdf2_runs, random_token
 from tests.support.factories import Factory
 
-Client = TestClient  # type: ignore[type-arg]
+Client = TestClient[web.Request, web.Application]
 
 
 async def test_users_do_everything_on_any_board(

@@ -6,6 +6,7 @@ import asyncio
 import time
 
 import asyncpg
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 from pytest_aiohttp import AiohttpClient
 
@@ -16,7 +17,7 @@ from shared.tokens import mint_token
 from tests.support.agent_auth import metric
 from tests.support.factories import TEST_ITERATIONS, Factory
 
-Client = TestClient  # type: ignore[type-arg]
+Client = TestClient[web.Request, web.Application]
 HEALTHZ = "/api/v1/agent/healthz"
 
 

@@ -10,13 +10,14 @@ from typing import Any
 import asyncpg
 import orjson
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from shared.queries.memory import create_memory
 from shared.queries.tasks import create_task
 from tests.support.factories import AgentWithToken, Factory
 
-Client = TestClient  # type: ignore[type-arg]
+Client = TestClient[web.Request, web.Application]
 A = "/api/v1/agent"
 TASK_KEYS = {
     "id", "board_id", "title", "description", "status", "priority", "assigned_agent_id",
@@ -93,7 +94,8 @@ async def test_only_the_lead_creates_tasks(client: Client, factory: Factory) -> 
     response = await client.post(path, json=body, headers=auth(lead))
     assert response.status == 201
     created = await response.json()
-    assert created["status"] == "inbox" and created["assigned_agent_id"] == str(worker.id)
+    assert created["status"] == "inbox"
+    assert created["assigned_agent_id"] == str(worker.id)
     assert (await client.post(path, json={"title": "x"}, headers=auth(worker))).status == 403
     for bad in ({}, {"title": ""}, {"title": "x", "status": "blocked"}, {"title": "x", "y": 1}):
         assert (await client.post(path, json=bad, headers=auth(lead))).status == 422, bad
@@ -116,13 +118,15 @@ async def test_claim_release_and_inline_comment(
     )
     assert claimed.status == 200
     body = await claimed.json()
-    assert body["status"] == "in_progress" and body["assigned_agent_id"] == str(worker.id)
+    assert body["status"] == "in_progress"
+    assert body["assigned_agent_id"] == str(worker.id)
     comments = await (await client.get(f"{path}/comments", headers=auth(worker))).json()
     assert [(c["message"], c["agent_id"]) for c in comments["items"]] == [("on it", str(worker.id))]
     review = await (
         await client.patch(path, json={"status": "review"}, headers=auth(worker))
     ).json()
-    assert review["status"] == "review" and review["assigned_agent_id"] is None
+    assert review["status"] == "review"
+    assert review["assigned_agent_id"] is None
     done = await (await client.patch(path, json={"status": "done"}, headers=auth(worker))).json()
     assert done["assigned_agent_id"] == str(worker.id)
     inbox = await (await client.patch(path, json={"status": "inbox"}, headers=auth(worker))).json()
@@ -147,7 +151,8 @@ async def test_another_agents_task_and_forbidden_fields(
     assert (await client.patch(path, json={"status": "paused"}, headers=auth(owner))).status == 422
     assert (await client.patch(path, json={"status": None}, headers=auth(owner))).status == 422
     row = await db.fetchrow("SELECT title, status FROM tasks WHERE id = $1", uuid.UUID(task))
-    assert row is not None and (row["title"], row["status"]) == ("mine", "in_progress")
+    assert row is not None
+    assert (row["title"], row["status"]) == ("mine", "in_progress")
     # The lead manages every task of its board, any field.
     changed = await client.patch(
         path,
@@ -195,7 +200,8 @@ async def test_comments_create_and_list(client: Client, factory: Factory, db: as
     assert (await client.post(path, json={"message": ""}, headers=auth(worker))).status == 422
     assert (await client.post(path, json={}, headers=auth(worker))).status == 422
     listed = await (await client.get(path, headers=auth(worker))).json()
-    assert listed["total"] == 1 and listed["items"][0]["message"] == "hello"
+    assert listed["total"] == 1
+    assert listed["items"][0]["message"] == "hello"
     other_task = f"{A}/boards/{board}/tasks/{uuid.uuid4()}/comments"
     assert (await client.get(other_task, headers=auth(worker))).status == 404
 
@@ -242,7 +248,8 @@ async def test_payload_read_with_truncation(
     payload = await _payload(db, board, webhook, body, content_type)
     path = f"{A}/boards/{board}/webhooks/{webhook}/payloads/{payload}"
     whole = await (await client.get(path, headers=auth(worker))).json()
-    assert whole["payload"] == full and whole["truncated"] is False
+    assert whole["payload"] == full
+    assert whole["truncated"] is False
     text = full if isinstance(full, str) else orjson.dumps(full).decode()
     cut = await (await client.get(f"{path}?max_chars=10", headers=auth(worker))).json()
     assert cut["truncated"] is True
@@ -283,7 +290,8 @@ async def test_an_agent_of_another_board_is_refused_everywhere(
         response = await client.request(method, path, json=body, headers=auth(outsider))
         assert response.status == 403, (method, path)
     unchanged = await db.fetchrow("SELECT status FROM tasks WHERE id = $1", uuid.UUID(task))
-    assert unchanged is not None and unchanged["status"] == "inbox"
+    assert unchanged is not None
+    assert unchanged["status"] == "inbox"
     assert await db.fetchval("SELECT count(*) FROM task_comments") == 0
 
 
