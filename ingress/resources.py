@@ -108,3 +108,7 @@ def install(app: web.Application, settings: Settings) -> None:
     """Register every resource context in dependency order."""
     app[SETTINGS] = settings
     app.cleanup_ctx.extend([postgres_ctx, queue_ctx, webhook_configs_ctx, rate_limiters_ctx])
+    # Imported here: the auth modules import this one (StartupError) and ingress.keys.
+    from ingress.auth.context import agent_auth_ctx, clerk_ctx
+
+    app.cleanup_ctx.extend([agent_auth_ctx, clerk_ctx])
