@@ -1,0 +1,29 @@
+"""Building blocks of the request models."""
+
+from __future__ import annotations
+
+import re
+from typing import Annotated, Any
+
+from pydantic import BaseModel, ConfigDict, StringConstraints
+
+# RFC 7230 `token`: the characters an HTTP header name may contain.
+HTTP_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+Name = Annotated[
+    str, StringConstraints(strict=True, strip_whitespace=True, min_length=1, max_length=200)
+]
+Description = Annotated[str, StringConstraints(strict=True, max_length=10_000)]
+
+
+class RequestModel(BaseModel):
+    """A JSON request body: unknown fields and loose types (`"1"` for 1) are refused."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+def reject_null(value: Any) -> Any:
+    """A `mode="before"` check for PATCH fields that may be omitted but not set to null."""
+    if value is None:
+        raise ValueError("may be omitted but not null")
+    return value
