@@ -6,7 +6,7 @@ from typing import Any
 
 import asyncpg
 
-from shared.schemas.common import Name, RequestModel
+from shared.schemas.common import Name, RequestModel, id_text
 
 
 class AgentCreate(RequestModel):
@@ -19,9 +19,9 @@ class AgentCreate(RequestModel):
 def agent_json(row: asyncpg.Record) -> dict[str, Any]:
     """An agent as lists and reads show it: never its token or hash."""
     return {
-        "id": row["id"],
+        "id": id_text(row["id"]),
         "name": row["name"],
-        "board_id": row["board_id"],
+        "board_id": id_text(row["board_id"]),
         "is_board_lead": row["is_board_lead"],
         "status": row["status"],
         "last_seen_at": row["last_seen_at"],

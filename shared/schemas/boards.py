@@ -7,7 +7,7 @@ from typing import Any
 import asyncpg
 from pydantic import field_validator
 
-from shared.schemas.common import Description, Name, RequestModel, reject_null
+from shared.schemas.common import Description, Name, RequestModel, id_text, reject_null
 
 
 class BoardCreate(RequestModel):
@@ -29,7 +29,7 @@ class BoardPatch(RequestModel):
 def board_json(row: asyncpg.Record) -> dict[str, Any]:
     """A board as the API shows it."""
     return {
-        "id": row["id"],
+        "id": id_text(row["id"]),
         "name": row["name"],
         "description": row["description"],
         "created_at": row["created_at"],

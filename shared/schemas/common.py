@@ -27,3 +27,8 @@ def reject_null(value: Any) -> Any:
     if value is None:
         raise ValueError("may be omitted but not null")
     return value
+
+
+def id_text(value: Any) -> str | None:
+    """An id column as JSON text (orjson does not serialise asyncpg's own UUID type)."""
+    return None if value is None else str(value)

@@ -7,6 +7,7 @@ from typing import Any
 import asyncpg
 
 from shared.payloads import decode_payload
+from shared.schemas.common import id_text
 
 DELIVERY_STATUSES: frozenset[str] = frozenset({"processed", "failed"})
 
@@ -14,9 +15,9 @@ DELIVERY_STATUSES: frozenset[str] = frozenset({"processed", "failed"})
 def delivery_json(row: asyncpg.Record) -> dict[str, Any]:
     """A delivery as the API shows it; `payload` is decoded from the raw body, never lost."""
     return {
-        "id": row["id"],
-        "board_id": row["board_id"],
-        "webhook_id": row["webhook_id"],
+        "id": id_text(row["id"]),
+        "board_id": id_text(row["board_id"]),
+        "webhook_id": id_text(row["webhook_id"]),
         "payload": decode_payload(bytes(row["raw_body"]), row["content_type"]),
         "headers": row["headers"],
         "source_ip": row["source_ip"],

@@ -11,7 +11,7 @@ import asyncpg
 from pydantic import AfterValidator, Field, StringConstraints, field_validator, model_validator
 
 from shared.queries.webhooks import endpoint_path, endpoint_url
-from shared.schemas.common import HTTP_TOKEN, Description, RequestModel, reject_null
+from shared.schemas.common import HTTP_TOKEN, Description, RequestModel, id_text, reject_null
 from shared.signatures import SCHEMES
 
 MAX_GRACE_SECONDS = 7 * 86_400
@@ -106,11 +106,11 @@ class SecretRotation(RequestModel):
 
 def webhook_json(row: asyncpg.Record, base_url: str | None) -> dict[str, Any]:
     """A webhook as the API shows it: `has_secret`, never the secret."""
-    board_id, webhook_id = row["board_id"], row["id"]
+    board_id, webhook_id = str(row["board_id"]), str(row["id"])
     return {
         "id": webhook_id,
         "board_id": board_id,
-        "agent_id": row["agent_id"],
+        "agent_id": id_text(row["agent_id"]),
         "description": row["description"],
         "enabled": row["enabled"],
         "has_secret": row["has_secret"],
