@@ -62,6 +62,7 @@ async def create_webhook(request: web.Request) -> web.Response:
     await require_user(request)
     board_id = path_uuid(request, "board_id")
     body = await parse_body(request, WebhookCreate)
+    _check_secret(body.signature_scheme, body.secret)
     try:
         async with request.app[DB_POOL].acquire() as conn, conn.transaction():
             if not await board_exists(conn, board_id):
@@ -120,8 +121,11 @@ async def update_webhook(request: web.Request) -> web.Response:
             raise NotFound(WEBHOOK_NOT_FOUND)
         if "agent_id" in changes:
             await _check_agent(conn, board_id, body.agent_id)
+        scheme = body.signature_scheme or current["signature_scheme"]
         if "secret" in changes:
-            _check_secret(body.signature_scheme or current["signature_scheme"], body.secret)
+            _check_secret(scheme, body.secret)
+        elif "signature_scheme" in changes:  # the kept secret must suit the new scheme
+            _check_secret(scheme, await queries.get_webhook_secret(conn, webhook_id))
         row = await queries.update_webhook(conn, board_id, webhook_id, changes)
     if row is None:  # deleted meanwhile
         raise NotFound(WEBHOOK_NOT_FOUND)

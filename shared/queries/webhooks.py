@@ -168,3 +168,11 @@ async def delete_webhook(conn: Conn, board_id: uuid.UUID, webhook_id: uuid.UUID)
         "DELETE FROM webhooks WHERE id = $1 AND board_id = $2", webhook_id, board_id
     )
     return bool(status == "DELETE 1")
+
+
+async def get_webhook_secret(conn: Conn, webhook_id: uuid.UUID) -> str | None:
+    """The current secret, for server-side checks only: never put it in an answer."""
+    secret: str | None = await conn.fetchval(
+        "SELECT secret FROM webhooks WHERE id = $1", webhook_id
+    )
+    return secret
