@@ -11,7 +11,14 @@ import asyncpg
 from pydantic import AfterValidator, Field, StringConstraints, field_validator
 
 from shared.queries.webhooks import endpoint_path, endpoint_url
-from shared.schemas.common import HTTP_TOKEN, Description, RequestModel, id_text, reject_null
+from shared.schemas.common import (
+    HTTP_TOKEN,
+    Description,
+    NoNul,
+    RequestModel,
+    id_text,
+    reject_null,
+)
 from shared.signatures import SCHEMES
 
 MAX_GRACE_SECONDS = 7 * 86_400
@@ -34,7 +41,7 @@ HeaderName = Annotated[
     str, StringConstraints(strict=True, max_length=100), AfterValidator(_header_name)
 ]
 Scheme = Annotated[str, StringConstraints(strict=True), AfterValidator(_scheme)]
-Secret = Annotated[str, StringConstraints(strict=True, max_length=4096)]
+Secret = Annotated[str, StringConstraints(strict=True, max_length=4096), NoNul]
 # JSON has no UUID type: an id arrives as a string, which strict mode alone would refuse.
 AgentId = Annotated[uuid.UUID, Field(strict=False)]
 Tolerance = Annotated[int, Field(ge=1, le=86_400)]

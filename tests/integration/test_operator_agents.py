@@ -159,6 +159,7 @@ async def test_agents_of_another_board_or_unknown_ids_are_404(
         {"name": "a", "is_board_lead": "yes"},
         {"name": "a", "is_board_lead": 1},
         {"name": "a", "token": secrets.token_hex(8)},
+        {"name": "a\x00"},
     ],
 )
 async def test_bad_agent_bodies_are_422(api: OperatorApi, body: dict[str, object]) -> None:

@@ -150,6 +150,9 @@ async def test_board_list_paging_out_of_range_is_422(
         ({"name": "x" * 201}, "name"),
         ({"name": "ok", "description": 5}, "description"),
         ({"name": "ok", "colour": "red"}, "colour"),
+        # PostgreSQL text cannot hold NUL: a 422, never a failed insert (500).
+        ({"name": "a\x00b"}, "name"),
+        ({"name": "ok", "description": "\x00"}, "description"),
     ],
 )
 async def test_bad_board_bodies_are_422_with_field_details(

@@ -120,6 +120,8 @@ async def test_endpoint_url_is_null_without_base_url(
         ({"timestamp_tolerance_seconds": "300"}, "timestamp_tolerance_seconds"),
         ({"signature_scheme": "standard-webhooks", "secret": "whsec_not base64!"}, "secret"),
         ({"endpoint_url": "http://elsewhere"}, "endpoint_url"),
+        ({"description": "a\x00b"}, "description"),
+        ({"secret": "a\x00b"}, "secret"),
     ],
 )
 async def test_bad_webhook_bodies_are_422_with_field_details(
