@@ -27,7 +27,7 @@ REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 _TABLES = (
     "task_comments, tasks, board_memory, webhook_payloads, webhook_tombstones, webhooks,"
-    " agents, boards"
+    " agents, agent_tombstones, boards"
 )
 
 

@@ -94,19 +94,6 @@ async def fetch_agent_auth_changes(conn: Conn, since: datetime) -> AuthChanges:
     )
 
 
-async def rotate_agent_token(
-    conn: Conn, agent_id: uuid.UUID, *, token_key_id: str, token_hash: str
-) -> bool:
-    """Replace an agent's token (key id and hash); False when there is no such agent."""
-    status = await conn.execute(
-        "UPDATE agents SET token_key_id = $2, token_hash = $3, updated_at = now() WHERE id = $1",
-        agent_id,
-        token_key_id,
-        token_hash,
-    )
-    return status != "UPDATE 0"
-
-
 async def mark_agents_seen(conn: Conn, agent_ids: list[uuid.UUID], seen_at: list[datetime]) -> None:
     """Set agents online with their last-seen times, in one statement."""
     await conn.execute(
@@ -118,9 +105,57 @@ async def mark_agents_seen(conn: Conn, agent_ids: list[uuid.UUID], seen_at: list
     )
 
 
+async def get_agent(conn: Conn, board_id: uuid.UUID, agent_id: uuid.UUID) -> asyncpg.Record | None:
+    """The agent of this board, or None (never the token hash)."""
+    return await conn.fetchrow(
+        f"SELECT {AGENT_COLUMNS} FROM agents WHERE id = $1 AND board_id = $2", agent_id, board_id
+    )
+
+
 async def agent_on_board(conn: Conn, board_id: uuid.UUID, agent_id: uuid.UUID) -> bool:
-    """Whether `agent_id` is an agent of `board_id`."""
+    """Whether the agent exists on this board; in a transaction, it stays so until commit."""
+    # FOR KEY SHARE: a concurrent delete waits, so a row that references the agent cannot
+    # fail its foreign key after this check said yes.
     found = await conn.fetchval(
-        "SELECT 1 FROM agents WHERE id = $1 AND board_id = $2", agent_id, board_id
+        "SELECT 1 FROM agents WHERE id = $1 AND board_id = $2 FOR KEY SHARE", agent_id, board_id
     )
     return found is not None
+
+
+async def list_agents(
+    conn: Conn, board_id: uuid.UUID, limit: int, offset: int
+) -> tuple[list[asyncpg.Record], int]:
+    """A page of the board's agents, oldest first, and their total count."""
+    rows = await conn.fetch(
+        f"SELECT {AGENT_COLUMNS} FROM agents WHERE board_id = $1"
+        " ORDER BY created_at, id LIMIT $2 OFFSET $3",
+        board_id,
+        limit,
+        offset,
+    )
+    total = await conn.fetchval("SELECT count(*) FROM agents WHERE board_id = $1", board_id)
+    return list(rows), int(total)
+
+
+async def rotate_agent_token(
+    conn: Conn, agent_id: uuid.UUID, key_id: str, token_hash: str
+) -> asyncpg.Record | None:
+    """Replace the agent's token key id and hash; None if the agent does not exist.
+
+    `updated_at` moves to now(): token memories compare it to forget the old token.
+    """
+    return await conn.fetchrow(
+        "UPDATE agents SET token_key_id = $2, token_hash = $3, updated_at = now()"
+        f" WHERE id = $1 RETURNING {AGENT_COLUMNS}",
+        agent_id,
+        key_id,
+        token_hash,
+    )
+
+
+async def delete_agent(conn: Conn, board_id: uuid.UUID, agent_id: uuid.UUID) -> bool:
+    """Delete the board's agent; False if there was none."""
+    status = await conn.execute(
+        "DELETE FROM agents WHERE id = $1 AND board_id = $2", agent_id, board_id
+    )
+    return bool(status == "DELETE 1")

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import asyncpg
 import orjson
 
 from shared.db import Conn
@@ -131,4 +132,50 @@ async def persist_failed(conn: Conn, row: PersistRow, error: str) -> None:
         row.received_at,
         row.attempts,
         error[:2000],
+    )
+
+
+# raw_body, not the payload column: that is NULL when PostgreSQL could not hold the value.
+DELIVERY_COLUMNS = (
+    "id, board_id, webhook_id, raw_body, headers, source_ip, content_type, received_at,"
+    " status, attempts, last_error, processed_at"
+)
+
+
+async def list_deliveries(
+    conn: Conn,
+    board_id: uuid.UUID,
+    webhook_id: uuid.UUID,
+    *,
+    status: str | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[asyncpg.Record], int]:
+    """A page of a webhook's stored deliveries, newest first, and their total count."""
+    where = "board_id = $1 AND webhook_id = $2 AND ($3::text IS NULL OR status = $3)"
+    rows = await conn.fetch(
+        f"SELECT {DELIVERY_COLUMNS} FROM webhook_payloads WHERE {where}"
+        " ORDER BY received_at DESC, id DESC LIMIT $4 OFFSET $5",
+        board_id,
+        webhook_id,
+        status,
+        limit,
+        offset,
+    )
+    total = await conn.fetchval(
+        f"SELECT count(*) FROM webhook_payloads WHERE {where}", board_id, webhook_id, status
+    )
+    return list(rows), int(total)
+
+
+async def get_delivery(
+    conn: Conn, board_id: uuid.UUID, webhook_id: uuid.UUID, payload_id: uuid.UUID
+) -> asyncpg.Record | None:
+    """One stored delivery of this board's webhook, or None."""
+    return await conn.fetchrow(
+        f"SELECT {DELIVERY_COLUMNS} FROM webhook_payloads"
+        " WHERE id = $1 AND board_id = $2 AND webhook_id = $3",
+        payload_id,
+        board_id,
+        webhook_id,
     )

@@ -77,9 +77,7 @@ async def test_missing_wrong_garbage_and_rotated_tokens_get_401_and_never_leak(
     rotated = mint_token(TEST_ITERATIONS)
     tokens.append(rotated.token)
     async with db.acquire() as conn:
-        await rotate_agent_token(
-            conn, agent.id, token_key_id=rotated.key_id, token_hash=rotated.token_hash
-        )
+        await rotate_agent_token(conn, agent.id, rotated.key_id, rotated.token_hash)
     deadline = time.monotonic() + 5
     while await call({"X-Agent-Token": agent.token}, 30) != 401:
         assert time.monotonic() < deadline, "rotated token still accepted after 5 s"

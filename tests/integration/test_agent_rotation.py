@@ -53,9 +53,7 @@ async def test_rotation_ends_the_remembered_token_on_a_second_process(
     assert metric("mc_agent_auth_total", outcome="cached") == cached + 1  # remembered
     rotated = mint_token(TEST_ITERATIONS)
     async with db.acquire() as conn:  # what process one's rotate endpoint does
-        assert await rotate_agent_token(
-            conn, agent.id, token_key_id=rotated.key_id, token_hash=rotated.token_hash
-        )
+        assert await rotate_agent_token(conn, agent.id, rotated.key_id, rotated.token_hash)
     await _until_rejected(second, agent.token)
     assert await _status(first, agent.token) == 401
     assert await _status(second, rotated.token) == 200
