@@ -7,6 +7,32 @@ from typing import Any
 import orjson
 
 PREVIEW_CHARS = 2000
+# orjson parses up to 1024 levels of nesting but serialises at most 254, and every API answer
+# wraps the payload in a few levels more: deeper JSON is kept as text so it can always be shown.
+MAX_JSON_DEPTH = 200
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            children: Any = item.values()
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children)
+    return False
+
+
+def _too_deep(body: bytes, value: Any) -> bool:
+    # Counting brackets is fast and rules out nearly every body before walking the value.
+    if body.count(b"[") + body.count(b"{") <= MAX_JSON_DEPTH:
+        return False
+    return _deeper_than(value, MAX_JSON_DEPTH)
 
 
 def is_json_content_type(content_type: str | None) -> bool:
@@ -18,7 +44,10 @@ def is_json_content_type(content_type: str | None) -> bool:
 
 
 def decode_payload(body: bytes, content_type: str | None) -> Any:
-    """JSON when declared so or shaped like an object/array; else UTF-8 text; `{}` if empty."""
+    """JSON when declared so or shaped like an object/array; else UTF-8 text; `{}` if empty.
+
+    JSON nested deeper than MAX_JSON_DEPTH levels is returned as text.
+    """
     if not body.strip():
         return {} if not body else body.decode("utf-8", errors="replace")
     declared = is_json_content_type(content_type)
@@ -28,7 +57,7 @@ def decode_payload(body: bytes, content_type: str | None) -> Any:
         except orjson.JSONDecodeError:
             pass
         else:
-            if declared or isinstance(value, dict | list):
+            if (declared or isinstance(value, dict | list)) and not _too_deep(body, value):
                 return value
     return body.decode("utf-8", errors="replace")
 
