@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -10,7 +11,8 @@ import orjson
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from shared.errors import NotFound, ValidationFailed
+from ingress.keys import SETTINGS
+from shared.errors import DomainError, NotFound, PayloadTooLarge, ValidationFailed
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -25,9 +27,25 @@ def _field_errors(error: ValidationError) -> list[dict[str, Any]]:
     ]
 
 
+async def read_body(request: web.Request) -> bytes:
+    """The whole body: 413 over the app's size cap, an error when the sender is too slow."""
+    declared = request.content_length
+    if declared is not None and declared > request.client_max_size:
+        # Refuse at once: waiting for a body we would refuse anyway holds the connection.
+        raise PayloadTooLarge(f"Payload exceeds {request.client_max_size} bytes.")
+    try:
+        async with asyncio.timeout(request.app[SETTINGS].ingress_read_timeout_seconds):
+            return await request.read()
+    except TimeoutError:
+        # aiohttp has no body read timeout: without this a trickling client holds a handler.
+        raise DomainError(
+            "Timed out reading the request body.", headers={"Connection": "close"}
+        ) from None
+
+
 async def parse_body(request: web.Request, model: type[Model]) -> Model:
     """The JSON body validated as `model`; 422 with field details when it is not."""
-    raw = await request.read()
+    raw = await read_body(request)
     try:
         data = orjson.loads(raw) if raw else None
     except orjson.JSONDecodeError:
