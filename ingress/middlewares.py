@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 
 import orjson
 from aiohttp import web
@@ -38,16 +38,9 @@ def json_error(status: int, body: dict[str, object], request_id: str) -> web.Res
     return web.Response(status=status, body=orjson.dumps(body), content_type="application/json")
 
 
-def _route_name(request: web.Request) -> str:
-    route = request.match_info.route
-    resource = route.resource
-    return resource.canonical if resource is not None else "unmatched"
-
-
-def request_context_middleware(settings: Settings) -> Middleware:
-    """Request id, client address, errors as JSON, security headers, access log and metrics."""
-    trusted = tuple(settings.trusted_proxies)
-    security_headers = {
+def security_headers(settings: Settings) -> dict[str, str]:
+    """The configured SECURITY_HEADER_* values; a blank one is left out."""
+    return {
         name: value
         for name, value in (
             ("X-Content-Type-Options", settings.security_header_x_content_type_options),
@@ -57,6 +50,18 @@ def request_context_middleware(settings: Settings) -> Middleware:
         )
         if value
     }
+
+
+def _route_name(request: web.Request) -> str:
+    route = request.match_info.route
+    resource = route.resource
+    return resource.canonical if resource is not None else "unmatched"
+
+
+def request_context_middleware(settings: Settings) -> Middleware:
+    """Request id, client address, errors as JSON, security headers, access log and metrics."""
+    trusted = tuple(settings.trusted_proxies)
+    headers_to_add = security_headers(settings)
     slow_seconds = settings.request_log_slow_ms / 1000
     log_health = settings.log_health_requests
 
@@ -93,7 +98,7 @@ def request_context_middleware(settings: Settings) -> Middleware:
             )
             response = json_error(500, {"detail": "Internal server error."}, request_id)
         response.headers["X-Request-Id"] = request_id
-        response.headers.update(security_headers)
+        response.headers.update(headers_to_add)
         elapsed = time.perf_counter() - started
         route = _route_name(request)
         HTTP_REQUESTS.labels(route, str(response.status)).inc()
@@ -126,9 +131,10 @@ def request_context_middleware(settings: Settings) -> Middleware:
     return middleware
 
 
-def cors_middleware(origins: list[str]) -> Middleware:
-    """CORS for the configured origins only; preflight answered here."""
+def cors_middleware(origins: list[str], headers: Mapping[str, str] | None = None) -> Middleware:
+    """CORS for the configured origins only; preflight answered here, with `headers` added."""
     allowed = frozenset(origins)
+    preflight_headers = dict(headers or {})
     allow_any = "*" in allowed
 
     @web.middleware
@@ -146,6 +152,8 @@ def cors_middleware(origins: list[str]) -> Middleware:
             )
             response.headers["Access-Control-Max-Age"] = "600"
             response.headers["X-Request-Id"] = clean_request_id(request.headers.get("X-Request-Id"))
+            # Answered before the request-context middleware, which adds these to the rest.
+            response.headers.update(preflight_headers)
         else:
             response = await handler(request)
         response.headers["Access-Control-Allow-Origin"] = origin
