@@ -204,7 +204,10 @@ def _authenticated(
 ) -> Callable[[web.Request], Awaitable[web.Response]]:
     async def handler(request: web.Request) -> web.Response:
         caller = await resolve(request)  # authenticate before reading anything else
-        return await core(request, caller, path_uuid(request, "board_id"))
+        board_id = path_uuid(request, "board_id")
+        if isinstance(caller, AgentIdentity) and caller.board_id != board_id:
+            raise Forbidden(_BOARD_FORBIDDEN)  # before the body: 403, never a 422 or 404
+        return await core(request, caller, board_id)
 
     handler.__doc__ = core.__doc__
     return handler
