@@ -18,6 +18,12 @@ from shared.migrate import migrate
 from shared.settings import Settings
 from tests.support.factories import Factory
 from tests.support.http import Client
+from tests.support.log_audit import (  # noqa: F401 (hooks: the suite-wide log audit)
+    pytest_runtest_logstart,
+    pytest_sessionfinish,
+    pytest_sessionstart,
+    register_secret,
+)
 from tests.support.servers import PrivateRedis, run_async
 
 ADMIN_URL = os.environ.get(
@@ -64,7 +70,9 @@ def database_url() -> Iterator[str]:
 @pytest.fixture
 def local_token() -> str:
     """A fresh operator token (never committed; made per test)."""
-    return secrets.token_urlsafe(48)
+    token = secrets.token_urlsafe(48)
+    register_secret(token, "LOCAL_AUTH_TOKEN")
+    return token
 
 
 @pytest.fixture

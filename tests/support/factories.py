@@ -12,6 +12,7 @@ from shared.queries.agents import create_agent
 from shared.queries.boards import create_board
 from shared.queries.webhooks import create_webhook
 from shared.tokens import hash_secret, mint_token, parse_token
+from tests.support.log_audit import register_secret, register_token
 
 # Tests use a cheap PBKDF2 cost; production's default is checked in the token unit tests.
 TEST_ITERATIONS = 1_000
@@ -44,6 +45,7 @@ class Factory:
     ) -> AgentWithToken:
         """A new agent and its token."""
         minted = mint_token(TEST_ITERATIONS)
+        register_token(minted.token)
         parsed = parse_token(minted.token)
         assert parsed is not None
         async with self.pool.acquire() as conn:
@@ -59,6 +61,7 @@ class Factory:
 
     async def webhook(self, board_id: uuid.UUID, **fields: Any) -> uuid.UUID:
         """A new webhook's id."""
+        register_secret(fields.get("secret"), "webhook secret")
         async with self.pool.acquire() as conn:
             row = await create_webhook(conn, board_id=board_id, **fields)
         webhook_id: uuid.UUID = row["id"]

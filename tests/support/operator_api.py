@@ -15,6 +15,8 @@ import orjson
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
+from tests.support.log_audit import register_secret, register_token
+
 Client = TestClient[web.Request, web.Application]
 
 
@@ -44,6 +46,8 @@ class OperatorApi:
         headers: dict[str, str] | None = None,
     ) -> Reply:
         """Send one request; `body` is sent as JSON, `raw` as it is."""
+        if isinstance(body, dict) and isinstance(body.get("secret"), str):
+            register_secret(body["secret"], "webhook secret")
         sent = {"Authorization": f"Bearer {self.token}", **(headers or {})}
         data = raw if raw is not None else (orjson.dumps(body) if body is not None else None)
         if data is not None:
@@ -51,7 +55,10 @@ class OperatorApi:
         response = await self.client.request(method, path, data=data, headers=sent)
         text = await response.text()
         self.texts.append(text)
-        return Reply(response.status, orjson.loads(text) if text else None)
+        reply = Reply(response.status, orjson.loads(text) if text else None)
+        if isinstance(reply.body, dict) and isinstance(reply.body.get("token"), str):
+            register_token(reply.body["token"])  # a new or rotated agent token
+        return reply
 
     async def board(self, name: str = "board") -> dict[str, Any]:
         """A new board through the API."""
