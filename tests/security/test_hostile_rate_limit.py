@@ -18,6 +18,7 @@ from shared.settings import Settings
 from tests.support.factories import Factory
 from tests.support.http import ingest_path
 from tests.support.servers import free_port
+from tests.support.windows import fresh_window_seconds
 
 ROOT = Path(__file__).resolve().parents[2]
 LIMIT = 50
@@ -26,22 +27,13 @@ CONNECTIONS = 40
 REQUESTS = 400
 
 
-def fresh_window_seconds(now: float) -> float:
-    """A window length of about ten minutes in which `now` is the very start of a window.
-
-    The limiter's windows are `floor(now / window)`; choosing `window = now / k` puts the whole
-    test at the start of window `k`, so no window boundary can fall inside the run.
-    """
-    return now / int(now // 600)
-
-
 @pytest.fixture
 async def ingress_processes(
     settings: Settings,
 ) -> AsyncIterator[tuple[int, asyncio.subprocess.Process]]:
     """`mission-control ingress --processes 4` with the redis limiter; its port."""
     port = free_port()
-    window = fresh_window_seconds(time.time())
+    window = fresh_window_seconds()
     env = {
         **os.environ,
         "DATABASE_URL": settings.database_url or "",
