@@ -179,8 +179,8 @@ async def test_no_answer_of_any_route_shows_a_webhook_secret(
     for path in (
         f"/api/v1/boards/{target.board}/webhooks",
         hook_path,
-        f"/api/v1/boards/{target.board}/webhooks/{current}",
-        f"/api/v1/boards/{current}/webhooks/{target.webhook}",
+        f"/api/v1/boards/{target.board}/webhooks/{uuid.uuid4()}",
+        f"/api/v1/boards/{uuid.uuid4()}/webhooks/{target.webhook}",
     ):
         response = await client.get(path, headers=operator)
         texts.append(await response.text() + str(dict(response.headers)))
