@@ -6,6 +6,7 @@ import secrets
 import uuid
 from dataclasses import dataclass
 
+import aiohttp
 import asyncpg
 import pytest
 
@@ -49,6 +50,7 @@ async def assert_still_serving(client: Client, target: Target) -> None:
     body = b'{"after": "fuzzing"}'
     response = await client.post(
         target.ingest,
+        timeout=aiohttp.ClientTimeout(total=30),
         data=body,
         headers={
             "Content-Type": "application/json",
