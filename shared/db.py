@@ -22,7 +22,12 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 
 
 async def create_pool(
-    database_url: str, *, min_size: int = 1, max_size: int = 10, timeout: float = 5.0
+    database_url: str,
+    *,
+    min_size: int = 1,
+    max_size: int = 10,
+    timeout: float = 5.0,
+    command_timeout: float = 30.0,
 ) -> asyncpg.Pool:
     """A pool whose connections encode and decode json/jsonb with orjson."""
     pool = await asyncpg.create_pool(
@@ -31,7 +36,7 @@ async def create_pool(
         max_size=max_size,
         init=_init_connection,
         timeout=timeout,
-        command_timeout=30,
+        command_timeout=command_timeout,
     )
     assert pool is not None
     return pool
