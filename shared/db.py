@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import AsyncIterator
 from typing import Any
 
 import asyncpg
 import orjson
 from asyncpg.pool import PoolConnectionProxy
+
+from shared.retry_policy import DatabaseUnavailable
 
 # Query functions accept a plain connection or one borrowed from a pool.
 Conn = asyncpg.Connection | PoolConnectionProxy
@@ -40,3 +44,16 @@ async def create_pool(
     )
     assert pool is not None
     return pool
+
+
+@contextlib.asynccontextmanager
+async def connection(pool: asyncpg.Pool, *, timeout: float = 10.0) -> AsyncIterator[Conn]:
+    """A pooled connection; failing to get one raises DatabaseUnavailable (always transient)."""
+    try:
+        conn = await pool.acquire(timeout=timeout)
+    except Exception as error:
+        raise DatabaseUnavailable(f"{type(error).__name__}: {error}") from error
+    try:
+        yield conn
+    finally:
+        await pool.release(conn)

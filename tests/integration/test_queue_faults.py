@@ -9,7 +9,8 @@ import asyncpg
 from pytest_aiohttp import AiohttpClient
 
 from ingress.app import create_app
-from tests.conftest import PrivateDatabase, make_settings
+from tests.conftest import make_settings
+from tests.support.databases import PrivateDatabase
 from tests.support.factories import Factory
 from tests.support.http import ingest_path
 from tests.support.servers import PrivateRedis
