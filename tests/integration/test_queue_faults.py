@@ -84,7 +84,7 @@ async def test_readyz_names_redis_when_it_is_down(
 
 
 async def test_readyz_names_postgres_when_it_is_down(
-    aiohttp_client: AiohttpClient, local_token: str, private_database: PrivateDatabase
+    private_database: PrivateDatabase, aiohttp_client: AiohttpClient, local_token: str
 ) -> None:
     database = private_database
     settings = make_settings(database.url, local_token)
@@ -102,7 +102,7 @@ async def test_readyz_names_postgres_when_it_is_down(
 
 
 async def test_ingest_keeps_working_while_postgres_is_down(
-    aiohttp_client: AiohttpClient, local_token: str, private_database: PrivateDatabase
+    private_database: PrivateDatabase, aiohttp_client: AiohttpClient, local_token: str
 ) -> None:
     from shared.db import create_pool
     from tests.support.factories import Factory as RowFactory
