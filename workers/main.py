@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any
 
@@ -70,5 +69,7 @@ def build_worker(settings: Settings, *, burst: bool = False, metrics: bool = Tru
 
 def run_worker(settings: Settings) -> None:
     """Run one worker process until it is told to stop."""
-    worker = build_worker(settings)
-    asyncio.run(worker.async_run())
+    # arq's Worker binds to the event loop current when it is built; `run()` builds and owns
+    # that loop (and closes the Redis pool on exit). Building it outside `asyncio.run(...)`
+    # bound it to a different loop than the one running it, so the worker crashed at start.
+    build_worker(settings).run()
