@@ -50,11 +50,19 @@ async def naive_delivery(ctx: dict[str, Any], envelope: dict[str, Any]) -> None:
         )
 
 
+async def noop_delivery(_ctx: dict[str, Any], _envelope: dict[str, Any]) -> None:
+    """Do nothing: what arq alone costs per job (its ceiling on this machine)."""
+
+
 def main() -> None:
     """Run the naive worker with the real worker's queue, concurrency and pool size."""
     settings = load_settings()
     assert settings.database_url
     database_url = settings.database_url
+    job = func(
+        noop_delivery if os.environ.get("BENCH_NOOP") == "1" else naive_delivery,  # type: ignore[arg-type]
+        name=PROCESS_DELIVERY,
+    )
 
     async def on_startup(ctx: dict[str, Any]) -> None:
         ctx["pool"] = await create_pool(database_url, min_size=1, max_size=8)
@@ -64,7 +72,7 @@ def main() -> None:
             await ctx["pool"].close()
 
     worker = Worker(
-        functions=[func(naive_delivery, name=PROCESS_DELIVERY)],
+        functions=[job],
         queue_name=settings.queue_name,
         redis_settings=RedisSettings.from_dsn(settings.rq_redis_url),
         on_startup=on_startup,

@@ -137,6 +137,8 @@ def drain_one(
     world.flush_redis()
     fill_seconds = asyncio.run(fill_queue(world.redis_url, QUEUE_NAME, target, count))
     module = ("cli.main", "worker") if kind == "worker" else ("bench.naive_worker",)
+    if kind == "noop":
+        return asyncio.run(_time_noop(world, count, timeout, fill_seconds))
     return asyncio.run(_time_drain(world, kind, module, count, timeout, fill_seconds, spy_seconds))
 
 
@@ -189,14 +191,51 @@ async def _time_drain(
     }
 
 
+async def _time_noop(
+    world: World, count: int, timeout: float, fill_seconds: float
+) -> dict[str, Any]:
+    """arq with a job function that does nothing: time until the queue is empty."""
+    queue = redis.Redis(port=world.redis_port)
+    spawned = time.perf_counter()
+    proc = world.spawn("noop", python("bench.naive_worker"), cpu=SERVER_CPU, BENCH_NOOP="1")
+    first_progress: float | None = None
+    left = count
+    try:
+        while time.perf_counter() < spawned + timeout:
+            if proc.popen.poll() is not None:
+                raise RuntimeError(f"noop worker exited:\n{proc.tail()}")
+            left = queue_depth(queue)
+            if first_progress is None and left < count:
+                first_progress = time.perf_counter()
+            if left == 0:
+                break
+            await asyncio.sleep(0.05)
+        finished = time.perf_counter()
+    finally:
+        world.stop(proc)
+        queue.close()
+    busy = finished - (first_progress or spawned)
+    return {
+        "deliveries": count,
+        "stored": count - left,
+        "complete": left == 0,
+        "fill_seconds": round(fill_seconds, 2),
+        "seconds_from_spawn": round(finished - spawned, 2),
+        "seconds_draining": round(busy, 2),
+        "per_second": round((count - left) / busy, 1) if busy > 0 else None,
+    }
+
+
 def drain_phase(world: World, target: Target, count: int, timeout: float) -> dict[str, Any]:
     """(c) our worker vs the naive one-INSERT-per-job worker, same pre-filled queue."""
     ours = drain_one(world, target, "worker", count, timeout)
     naive = drain_one(world, target, "naive", count, timeout)
+    # Not a delivery worker: arq's own per-job cost, the ceiling of any one-job-per-delivery design.
+    noop = drain_one(world, target, "noop", count, timeout)
     ratio = None
     if ours["per_second"] and naive["per_second"]:
         ratio = round(ours["per_second"] / naive["per_second"], 2)
-    return {"worker": ours, "naive": naive, "ratio": ratio}
+    return {"worker": ours, "naive": naive, "arq_noop": noop, "ratio": ratio}
 
 
 class RssSampler:
@@ -359,7 +398,7 @@ def profile_phase(
     finally:
         world.stop(proc)
     world.flush_redis()
-    drain = drain_one(world, target, "worker", drain_count, 600, spy_seconds=seconds)
+    drain = drain_one(world, target, "worker", min(drain_count, 20_000), 600, spy_seconds=seconds)
     (world.folder / "worker.collapsed").replace(out_dir / "worker.collapsed")
     results = {
         "ingress": {"wrk_under_profiler": under_spy, **profile.analyse(ingress_out)},

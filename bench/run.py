@@ -150,13 +150,14 @@ def table(results: dict[str, Any]) -> list[str]:
             )
         lines.append("  (target: ingress p99 <= 10 ms at half its max rate)")
     if drain := results.get("drain"):
-        for kind in ("worker", "naive"):
+        for kind in ("worker", "naive", "arq_noop"):
             d = drain[kind]
             lines.append(
-                f"(c) drain {kind:7} {d['stored']}/{d['deliveries']} in {d['seconds_draining']}s"
+                f"(c) drain {kind:8} {d['stored']}/{d['deliveries']} in {d['seconds_draining']}s"
                 f" = {d['per_second']}/s (from spawn {d['seconds_from_spawn']}s)"
             )
         lines.append(f"ratio worker/naive: {drain['ratio']}  (targets >= 5x, >= 10000/s)")
+        lines.append("  (arq_noop: arq with a do-nothing job, the per-job ceiling of arq itself)")
     if e2e := results.get("e2e"):
         load = e2e["load"]
         lines.append(
