@@ -45,6 +45,9 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
     collect_ids = bool(spec.get("ids_out"))
     loop = asyncio.get_running_loop()
     start = loop.time() + 0.2
+    # Like wrk2, the run lasts `duration`: what the server could not take by then is not sent
+    # (reported as `not_sent`), so an overloaded server cannot stretch the run without bound.
+    stop_at = start + duration + 1.0
     state = {"next": 0}
     latencies: list[float] = []
     statuses: dict[int, int] = {}
@@ -54,7 +57,7 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
     async def connection() -> None:
         reader, writer = await asyncio.open_connection(host, port)
         try:
-            while state["next"] < total:
+            while state["next"] < total and loop.time() < stop_at:
                 index = state["next"]
                 state["next"] = index + 1
                 due = start + index / rate
@@ -82,6 +85,7 @@ async def run(spec: dict[str, Any]) -> dict[str, Any]:
         "ids": ids,
         "target_rate": rate,
         "sent": len(latencies),
+        "not_sent": total - state["next"],
         "achieved_rate": len(latencies) / elapsed if elapsed > 0 else 0.0,
         "statuses": {str(k): v for k, v in sorted(statuses.items())},
         "errors": errors,

@@ -37,6 +37,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--profile", action="store_true", help="also py-spy ingress and worker")
     parser.add_argument("--phases", default=",".join(ALL_PHASES), help="comma list of phases")
     parser.add_argument("--e2e-rate", type=float, default=5_000.0, help="events/s in phase d")
+    parser.add_argument(
+        "--drain-count", type=int, help="deliveries in phase c (100000; quick 10000)"
+    )
     return parser
 
 
@@ -68,7 +71,7 @@ def main(argv: list[str] | None = None) -> int:
     quick = args.quick
     seconds = 3.0 if quick else 10.0
     warmup = 1.0 if quick else 2.0
-    drain_count = 10_000 if quick else 100_000
+    drain_count = args.drain_count or (10_000 if quick else 100_000)
     e2e_seconds = 5.0 if quick else 30.0
     stamp = datetime.datetime.now(datetime.UTC).strftime("%Y%m%dT%H%M%SZ")
     RESULTS.mkdir(exist_ok=True)
@@ -85,20 +88,28 @@ def main(argv: list[str] | None = None) -> int:
             "loadavg_at_start": os.getloadavg(),
         },
     }
+    path = RESULTS / f"{stamp}.json"
+
+    def save() -> None:  # after every phase, so a failed phase keeps the earlier ones
+        path.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
+
     world = open_world()
     try:
         target = asyncio.run(create_target(world.database_url))
         if "http" in wanted:
             say(f"(a)/(b) http: wrk {seconds:.0f}s each, then fixed rate at half of (b)'s max")
             results["http"] = phases.http_phase(world, target, seconds, warmup)
+            save()
         if "drain" in wanted:
             say(f"(c) drain: {drain_count} deliveries, our worker then the naive one")
             results["drain"] = phases.drain_phase(world, target, drain_count, timeout=600)
+            save()
         if "e2e" in wanted:
             say(f"(d)/(e) end to end: {args.e2e_rate:.0f}/s for {e2e_seconds:.0f}s")
             results["e2e"] = phases.e2e_phase(
                 world, target, args.e2e_rate, e2e_seconds, settle_timeout=60 if quick else 300
             )
+            save()
         results["agent_polling"] = {
             "status": "TODO",
             "why": "the agent API is not on main yet; phase (f) lands with it",
@@ -111,8 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         world.close()
     results["machine"]["loadavg_at_end"] = os.getloadavg()
-    path = RESULTS / f"{stamp}.json"
-    path.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
+    save()
     for line in table(results):
         say(line)
     say(f"results: {os.path.relpath(path)}")
@@ -150,19 +160,24 @@ def table(results: dict[str, Any]) -> list[str]:
             )
         lines.append("  (target: ingress p99 <= 10 ms at half its max rate)")
     if drain := results.get("drain"):
-        for kind in ("worker", "naive", "arq_noop"):
-            d = drain[kind]
+        for kind in ("worker", "naive", "arq_noop", "batch_claim_prototype"):
+            if (d := drain.get(kind)) is None:
+                continue
             lines.append(
-                f"(c) drain {kind:8} {d['stored']}/{d['deliveries']} in {d['seconds_draining']}s"
+                f"(c) drain {kind:21} {d['stored']}/{d['deliveries']} in {d['seconds_draining']}s"
                 f" = {d['per_second']}/s (from spawn {d['seconds_from_spawn']}s)"
             )
         lines.append(f"ratio worker/naive: {drain['ratio']}  (targets >= 5x, >= 10000/s)")
-        lines.append("  (arq_noop: arq with a do-nothing job, the per-job ceiling of arq itself)")
+        lines.append("  (arq_noop: arq with a do-nothing job, the per-job ceiling of arq itself;")
+        lines.append(
+            "   batch_claim_prototype: bench/batch_claim.py, claim+finish 500 jobs per call)"
+        )
     if e2e := results.get("e2e"):
         load = e2e["load"]
         lines.append(
             f"(d) e2e {load['target_rate']:.0f}/s: sent {load['sent']} achieved"
-            f" {load['achieved_rate']:.0f}/s statuses {load['statuses']}"
+            f" {load['achieved_rate']:.0f}/s not sent {load['not_sent']}"
+            f" statuses {load['statuses']}"
             + (f" errors {load['errors']}" if load["errors"] else "")
         )
         lines.append(
