@@ -67,7 +67,7 @@ class WebhookConfigCache:
         """Stop the background refresh."""
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, ServiceUnavailable):
                 await self._task
 
     @property
@@ -122,12 +122,14 @@ class WebhookConfigCache:
     async def _refresh(self) -> None:
         full = self._read_at is None or time.monotonic() - self._last_full > _FULL_RELOAD_SECONDS
         try:
-            async with asyncio.timeout(self._query_timeout), self._pool.acquire() as conn:
+            # asyncpg's own timeouts (acquire here, command_timeout on the pool): cancelling a
+            # query from outside with asyncio.timeout can leave its connection mid-operation.
+            async with self._pool.acquire(timeout=self._query_timeout) as conn:
                 if full or self._read_at is None:
                     changes = await fetch_all_webhook_configs(conn)
                 else:
                     changes = await fetch_webhook_config_changes(conn, self._read_at - _OVERLAP)
-        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+        except Exception as error:  # whatever the cause, keep serving the cached config
             if not self._failing:
                 self._failing = True
                 log.warning("webhook config refresh failing (%s); serving cached config", error)

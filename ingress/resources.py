@@ -36,7 +36,10 @@ async def postgres_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     if not settings.database_url:
         raise StartupError("invalid setting DATABASE_URL: required")
-    app[DB_POOL] = await create_pool(settings.database_url, min_size=1, max_size=10)
+    # Ingress queries (config and credential polls, the APIs) are short: fail them fast.
+    app[DB_POOL] = await create_pool(
+        settings.database_url, min_size=1, max_size=10, command_timeout=10
+    )
     yield
     await app[DB_POOL].close()
 
@@ -108,3 +111,7 @@ def install(app: web.Application, settings: Settings) -> None:
     """Register every resource context in dependency order."""
     app[SETTINGS] = settings
     app.cleanup_ctx.extend([postgres_ctx, queue_ctx, webhook_configs_ctx, rate_limiters_ctx])
+    # Imported here: the auth modules import this one (StartupError) and ingress.keys.
+    from ingress.auth.context import agent_auth_ctx, clerk_ctx
+
+    app.cleanup_ctx.extend([agent_auth_ctx, clerk_ctx])

@@ -90,6 +90,14 @@ def page_body(items: list[Any], total: int, page: Page) -> dict[str, Any]:
     return {"items": items, "total": total, "limit": page.limit, "offset": page.offset}
 
 
+def _json_default(value: Any) -> Any:
+    # asyncpg returns its own UUID subclass, which orjson does not serialize natively.
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    raise TypeError
+
+
 def json_response(data: Any, status: int = 200) -> web.Response:
     """A JSON response encoded with orjson (UUIDs and datetimes included)."""
-    return web.Response(status=status, body=orjson.dumps(data), content_type="application/json")
+    body = orjson.dumps(data, default=_json_default)
+    return web.Response(status=status, body=body, content_type="application/json")

@@ -87,6 +87,13 @@ class Settings(BaseSettings):
     redis_timeout_seconds: float = Field(default=2.0, gt=0, le=30)
     ingress_read_timeout_seconds: float = Field(default=30.0, gt=0)
 
+    # Agent auth: credential-change polling, memory of verified tokens, last-seen writes.
+    agent_auth_refresh_seconds: float = Field(default=1.0, gt=0, le=3)
+    agent_token_memory_seconds: float = Field(default=60.0, ge=0, le=3600)
+    agent_last_seen_interval_seconds: float = Field(default=30.0, gt=0)
+    agent_auth_threads: int = Field(default=2, ge=1, le=64)
+    clerk_jwks_min_refresh_seconds: float = Field(default=10.0, ge=0, le=3600)
+
     worker_metrics_port: int = Field(default=9100, ge=0, le=65535)
     worker_max_tries: int = Field(default=8, ge=1, le=100)
     worker_retry_base_seconds: float = Field(default=1.0, gt=0)

@@ -10,30 +10,23 @@ from typing import Any
 
 import asyncpg
 import pytest
-from aiohttp.test_utils import TestClient
 from pytest_aiohttp import AiohttpClient
 
 from ingress.app import create_app
 from shared.db import create_pool
 from shared.migrate import migrate
 from shared.settings import Settings
+from tests.support.databases import ADMIN_URL, PrivateDatabase, database_url_for
 from tests.support.factories import Factory
+from tests.support.http import Client
 from tests.support.servers import PrivateRedis, run_async
 
-ADMIN_URL = os.environ.get(
-    "TEST_DATABASE_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 _TABLES = (
     "task_comments, tasks, board_memory, webhook_payloads, webhook_tombstones, webhooks,"
-    " agents, boards"
+    " agents, agent_tombstones, boards"
 )
-
-
-def _database_url(name: str) -> str:
-    base, _, _ = ADMIN_URL.rpartition("/")
-    return f"{base}/{name}"
 
 
 @pytest.fixture(scope="session")
@@ -47,7 +40,7 @@ def database_url() -> Iterator[str]:
             await conn.execute(f'CREATE DATABASE "{name}"')
         finally:
             await conn.close()
-        await migrate(_database_url(name))
+        await migrate(database_url_for(name))
 
     async def drop() -> None:
         conn = await asyncpg.connect(ADMIN_URL)
@@ -57,7 +50,7 @@ def database_url() -> Iterator[str]:
             await conn.close()
 
     run_async(create())
-    yield _database_url(name)
+    yield database_url_for(name)
     run_async(drop())
 
 
@@ -109,7 +102,7 @@ def factory(db: asyncpg.Pool) -> Factory:
 
 
 @pytest.fixture
-async def client(aiohttp_client: AiohttpClient, settings: Settings, db: asyncpg.Pool) -> TestClient:  # type: ignore[type-arg]
+async def client(aiohttp_client: AiohttpClient, settings: Settings, db: asyncpg.Pool) -> Client:
     """The ingress app under test."""
     return await aiohttp_client(create_app(settings))
 
@@ -121,3 +114,11 @@ def private_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateR
     server.start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+async def private_database() -> AsyncIterator[PrivateDatabase]:
+    """A freshly migrated database for fault tests, dropped afterwards."""
+    database = await PrivateDatabase.create("fault")
+    yield database
+    await database.drop()

@@ -8,8 +8,10 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 from arq import Retry
 
+from shared.db import connection
 from shared.jobs import Delivery
 from shared.metrics import DELIVERIES_PERSISTED, DELIVERY_LAG, JOB_DURATION, JOB_TRIES, JOBS
 from shared.payloads import (
@@ -103,16 +105,18 @@ async def _handle_failure(
         raise Retry(defer=delay) from error
     log.error("delivery %s failed after %d tries: %s", row.payload_id, job_try, reason)
     try:
-        async with wctx.pool.acquire() as conn:
+        async with connection(wctx.pool) as conn:
             await persist_failed(conn, row, reason)
-    except Exception as store_error:
-        if is_transient(store_error):
-            # The database is away: keep the job alive until it can at least record the failure.
-            JOBS.labels("retried").inc()
-            raise Retry(defer=settings.worker_retry_max_seconds) from store_error
-        log.exception("delivery %s could not be stored; it is dropped", row.payload_id)
-        JOBS.labels("dropped").inc()
+    except asyncpg.ForeignKeyViolationError:
+        # Its webhook (or board) was deleted after the delivery was accepted; the operator's
+        # delete removes a webhook's deliveries too, so there is nowhere left to keep it.
+        log.warning("delivery %s discarded: its webhook no longer exists", row.payload_id)
+        JOBS.labels("orphaned").inc()
         return
+    except Exception as store_error:
+        # Never drop a delivery because recording its failure failed: try again later.
+        JOBS.labels("retried").inc()
+        raise Retry(defer=settings.worker_retry_max_seconds) from store_error
     JOBS.labels("failed").inc()
     JOB_TRIES.observe(job_try)
     DELIVERIES_PERSISTED.labels("failed").inc()

@@ -7,6 +7,7 @@ import logging
 import asyncpg
 
 from shared.coalesce import Coalescer
+from shared.db import connection
 from shared.metrics import BATCH_SIZE
 from shared.queries.deliveries import PersistRow, persist_processed
 from shared.retry_policy import is_transient
@@ -38,7 +39,7 @@ class DeliveryWriter:
     async def _write(self, rows: list[PersistRow]) -> list[BaseException | None]:
         BATCH_SIZE.observe(len(rows))
         try:
-            async with self._pool.acquire() as conn:
+            async with connection(self._pool) as conn:
                 await persist_processed(conn, rows)
             return [None] * len(rows)
         except Exception as error:
@@ -51,7 +52,7 @@ class DeliveryWriter:
 
     async def _write_one(self, row: PersistRow) -> BaseException | None:
         try:
-            async with self._pool.acquire() as conn:
+            async with connection(self._pool) as conn:
                 await persist_processed(conn, [row])
         except Exception as error:
             return error

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from aiohttp import web
 
+from ingress.auth.clerk import ClerkVerifier
 from ingress.keys import SETTINGS
 from shared.errors import Unauthorized
 
@@ -19,6 +20,7 @@ class User:
 
 
 LOCAL_USER = User("local-operator")
+CLERK_VERIFIER = web.AppKey("clerk_verifier", ClerkVerifier)
 
 
 def bearer_token(request: web.Request) -> str | None:
@@ -43,7 +45,11 @@ async def resolve_user(request: web.Request) -> User | None:
         if expected and hmac.compare_digest(token.encode(), expected.encode()):
             return LOCAL_USER
         return None
-    return None
+    verifier = request.app.get(CLERK_VERIFIER)
+    if verifier is None:
+        return None
+    subject = await verifier.subject(token)
+    return User(subject) if subject is not None else None
 
 
 async def require_user(request: web.Request) -> User:

@@ -7,6 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+import asyncpg
+import orjson
+
 from shared.db import Conn
 
 
@@ -30,15 +33,18 @@ class PersistRow:
     task_description: str
 
 
+# JSON travels as text (encoded once by orjson): asyncpg would read a JSON array inside a
+# jsonb[] parameter as another array dimension.
 # Inserts are ON CONFLICT DO NOTHING on unique keys (payload id; the sender's delivery id per
 # webhook; one memory entry and one task per payload), so running a batch twice stores nothing
 # twice. Memory and tasks are only written for payloads that are stored and processed.
 _INSERT_PAYLOADS = """
 INSERT INTO webhook_payloads (id, board_id, webhook_id, raw_body, payload, headers, source_ip,
     content_type, sender_delivery_id, received_at, status, attempts, processed_at)
-SELECT r.id, r.board_id, r.webhook_id, r.raw_body, r.payload, r.headers, r.source_ip,
-    r.content_type, r.sender_delivery_id, r.received_at, 'processed', r.attempts, now()
-FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::bytea[], $5::jsonb[], $6::jsonb[],
+SELECT r.id, r.board_id, r.webhook_id, r.raw_body, r.payload::jsonb, r.headers::jsonb,
+    r.source_ip, r.content_type, r.sender_delivery_id, r.received_at, 'processed', r.attempts,
+    now()
+FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::bytea[], $5::text[], $6::text[],
     $7::text[], $8::text[], $9::text[], $10::timestamptz[], $11::int[])
     AS r(id, board_id, webhook_id, raw_body, payload, headers, source_ip, content_type,
          sender_delivery_id, received_at, attempts)
@@ -70,6 +76,10 @@ ON CONFLICT (payload_id) DO NOTHING
 """
 
 
+def _json_text(value: Any | None) -> str | None:
+    return None if value is None else orjson.dumps(value).decode()
+
+
 async def persist_processed(conn: Conn, rows: list[PersistRow]) -> None:
     """Store processed deliveries with their memory entries and tasks, in one transaction."""
     async with conn.transaction():
@@ -79,8 +89,8 @@ async def persist_processed(conn: Conn, rows: list[PersistRow]) -> None:
             [r.board_id for r in rows],
             [r.webhook_id for r in rows],
             [r.raw_body for r in rows],
-            [r.payload for r in rows],
-            [r.headers for r in rows],
+            [_json_text(r.payload) for r in rows],
+            [orjson.dumps(r.headers).decode() for r in rows],
             [r.source_ip for r in rows],
             [r.content_type for r in rows],
             [r.sender_delivery_id for r in rows],
@@ -122,4 +132,50 @@ async def persist_failed(conn: Conn, row: PersistRow, error: str) -> None:
         row.received_at,
         row.attempts,
         error[:2000],
+    )
+
+
+# raw_body, not the payload column: that is NULL when PostgreSQL could not hold the value.
+DELIVERY_COLUMNS = (
+    "id, board_id, webhook_id, raw_body, headers, source_ip, content_type, received_at,"
+    " status, attempts, last_error, processed_at"
+)
+
+
+async def list_deliveries(
+    conn: Conn,
+    board_id: uuid.UUID,
+    webhook_id: uuid.UUID,
+    *,
+    status: str | None,
+    limit: int,
+    offset: int,
+) -> tuple[list[asyncpg.Record], int]:
+    """A page of a webhook's stored deliveries, newest first, and their total count."""
+    where = "board_id = $1 AND webhook_id = $2 AND ($3::text IS NULL OR status = $3)"
+    rows = await conn.fetch(
+        f"SELECT {DELIVERY_COLUMNS} FROM webhook_payloads WHERE {where}"
+        " ORDER BY received_at DESC, id DESC LIMIT $4 OFFSET $5",
+        board_id,
+        webhook_id,
+        status,
+        limit,
+        offset,
+    )
+    total = await conn.fetchval(
+        f"SELECT count(*) FROM webhook_payloads WHERE {where}", board_id, webhook_id, status
+    )
+    return list(rows), int(total)
+
+
+async def get_delivery(
+    conn: Conn, board_id: uuid.UUID, webhook_id: uuid.UUID, payload_id: uuid.UUID
+) -> asyncpg.Record | None:
+    """One stored delivery of this board's webhook, or None."""
+    return await conn.fetchrow(
+        f"SELECT {DELIVERY_COLUMNS} FROM webhook_payloads"
+        " WHERE id = $1 AND board_id = $2 AND webhook_id = $3",
+        payload_id,
+        board_id,
+        webhook_id,
     )

@@ -1,0 +1,111 @@
+"""Tasks of a board."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import asyncpg
+
+from shared.db import Conn
+
+TASK_COLUMNS = (
+    "id, board_id, title, description, status, priority, assigned_agent_id, payload_id,"
+    " created_at, updated_at"
+)
+# The only columns an update may set; keys of `changes` are checked against it.
+UPDATABLE = ("title", "description", "status", "priority", "assigned_agent_id")
+
+
+async def list_tasks(
+    conn: Conn,
+    board_id: uuid.UUID,
+    *,
+    statuses: list[str] | None = None,
+    assigned_agent_id: uuid.UUID | None = None,
+    unassigned: bool | None = None,
+    limit: int = 50,
+    offset: int = 0,
+) -> tuple[list[asyncpg.Record], int]:
+    """A page of a board's tasks, newest first, and how many match in all."""
+    where = ["board_id = $1"]
+    args: list[Any] = [board_id]
+    if statuses:
+        args.append(statuses)
+        where.append(f"status = ANY(${len(args)}::text[])")
+    if assigned_agent_id is not None:
+        args.append(assigned_agent_id)
+        where.append(f"assigned_agent_id = ${len(args)}")
+    if unassigned is True:
+        where.append("assigned_agent_id IS NULL")
+    elif unassigned is False:
+        where.append("assigned_agent_id IS NOT NULL")
+    condition = " AND ".join(where)
+    total: int = await conn.fetchval(f"SELECT count(*) FROM tasks WHERE {condition}", *args)
+    rows = await conn.fetch(
+        f"SELECT {TASK_COLUMNS} FROM tasks WHERE {condition}"
+        f" ORDER BY created_at DESC, id DESC LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}",
+        *args,
+        limit,
+        offset,
+    )
+    return rows, total
+
+
+async def create_task(
+    conn: Conn,
+    board_id: uuid.UUID,
+    *,
+    title: str,
+    description: str = "",
+    status: str = "inbox",
+    priority: str = "medium",
+    assigned_agent_id: uuid.UUID | None = None,
+) -> asyncpg.Record:
+    """Insert a task and return it."""
+    row = await conn.fetchrow(
+        "INSERT INTO tasks (id, board_id, title, description, status, priority,"
+        f" assigned_agent_id) VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {TASK_COLUMNS}",
+        uuid.uuid4(),
+        board_id,
+        title,
+        description,
+        status,
+        priority,
+        assigned_agent_id,
+    )
+    assert row is not None
+    return row
+
+
+async def lock_task(conn: Conn, board_id: uuid.UUID, task_id: uuid.UUID) -> asyncpg.Record | None:
+    """A task of the board, locked until the transaction ends (so claims serialize)."""
+    return await conn.fetchrow(
+        f"SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1 AND board_id = $2 FOR UPDATE",
+        task_id,
+        board_id,
+    )
+
+
+async def get_task(conn: Conn, board_id: uuid.UUID, task_id: uuid.UUID) -> asyncpg.Record | None:
+    """A task of the board, or None."""
+    return await conn.fetchrow(
+        f"SELECT {TASK_COLUMNS} FROM tasks WHERE id = $1 AND board_id = $2", task_id, board_id
+    )
+
+
+async def update_task(conn: Conn, task_id: uuid.UUID, changes: dict[str, Any]) -> asyncpg.Record:
+    """Apply `changes` (keys from UPDATABLE) and return the task."""
+    unknown = set(changes) - set(UPDATABLE)
+    if unknown:
+        raise ValueError(f"not updatable: {sorted(unknown)}")
+    columns = [c for c in UPDATABLE if c in changes]
+    sets = [f"{column} = ${i}" for i, column in enumerate(columns, start=2)]
+    sets.append("updated_at = now()")
+    row = await conn.fetchrow(
+        f"UPDATE tasks SET {', '.join(sets)} WHERE id = $1 RETURNING {TASK_COLUMNS}",
+        task_id,
+        *(changes[c] for c in columns),
+    )
+    assert row is not None
+    return row

@@ -1,0 +1,1 @@
+"""Operator API shapes: pydantic request models and row → JSON presenters."""
