@@ -112,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
             save()
         results["agent_polling"] = {
             "status": "TODO",
-            "why": "the agent API is not on main yet; phase (f) lands with it",
+            "why": "not measured yet: the agent API reached main after this benchmark was written",
         }
         if args.profile:
             say("profile: py-spy on the ingress under wrk, then on the worker while it drains")
