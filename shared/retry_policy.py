@@ -10,11 +10,18 @@ import asyncpg
 # deadlock or serialization failure (40), insufficient resources (53), operator intervention such
 # as shutdown or cancel (57), system errors (58).
 _TRANSIENT_SQLSTATE_CLASSES = frozenset({"08", "40", "53", "57", "58"})
+_NOT_ACCEPTING = "is not currently accepting connections"
 
 
 def is_transient(error: BaseException) -> bool:
     """True for failures that may pass on their own (database or network trouble)."""
     if isinstance(error, OSError | TimeoutError | ConnectionError | asyncpg.InterfaceError):
+        return True
+    if isinstance(error, asyncpg.ObjectNotInPrerequisiteStateError) and _NOT_ACCEPTING in str(
+        error
+    ):
+        # A database closed to connections (ALLOW_CONNECTIONS false, during maintenance)
+        # answers 55000, a class that is otherwise about our own statements.
         return True
     if isinstance(error, asyncpg.PostgresError):
         sqlstate = getattr(error, "sqlstate", None) or ""

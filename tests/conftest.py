@@ -26,7 +26,8 @@ ADMIN_URL = os.environ.get(
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 _TABLES = (
-    "task_comments, tasks, board_memory, webhook_payloads, webhook_tombstones, webhooks,"
+    "task_comments, tasks, board_memory, webhook_payload_attempts, webhook_payloads,"
+    " webhook_tombstones, webhooks,"
     " agents, agent_tombstones, boards"
 )
 

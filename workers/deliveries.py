@@ -19,9 +19,11 @@ from shared.payloads import (
     storable_json,
     text_for_postgres,
 )
+from shared.queries.attempts import Attempt
 from shared.queries.deliveries import PersistRow, persist_failed
 from shared.retry_policy import backoff_seconds, is_transient
 from workers.context import WorkerContext, worker_context
+from workers.lifecycle import job_deadline, record_retry
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +73,8 @@ async def process_delivery(ctx: dict[str, Any], envelope: dict[str, Any]) -> Non
     delivery = Delivery.from_envelope(envelope)
     row = build_row(delivery, delivery.webhook_description, job_try)
     try:
-        await wctx.writer.persist(row)
+        async with job_deadline(wctx.settings):
+            await wctx.writer.persist(row)
     except Exception as error:
         await _handle_failure(wctx, row, error, job_try)
         return
@@ -99,6 +102,7 @@ async def _handle_failure(
             type(error).__name__,
             delay,
         )
+        await record_retry(wctx.pool, Attempt(row.payload_id, job_try, "delivery", "retry", reason))
         JOBS.labels("retried").inc()
         raise Retry(defer=delay) from error
     log.error("delivery %s failed after %d tries: %s", row.payload_id, job_try, reason)

@@ -10,12 +10,13 @@ from arq.connections import RedisSettings
 from arq.worker import func
 
 from shared.db import create_pool
-from shared.jobs import PROCESS_DELIVERY, deserialize_job, serialize_job
+from shared.jobs import PROCESS_DELIVERY, REPLAY_DELIVERY, deserialize_job, serialize_job
 from shared.settings import Settings
 from workers.context import WorkerContext, store_worker_context, worker_context
 from workers.deliveries import process_delivery
 from workers.metrics_server import start_metrics_server
 from workers.queue_stats import QueueStatsReporter
+from workers.replay import replay_delivery
 from workers.writer import DeliveryWriter
 
 log = logging.getLogger(__name__)
@@ -49,7 +50,10 @@ def build_worker(settings: Settings, *, burst: bool = False, metrics: bool = Tru
             server.shutdown()
 
     return Worker(
-        functions=[func(process_delivery, name=PROCESS_DELIVERY)],
+        functions=[
+            func(process_delivery, name=PROCESS_DELIVERY),
+            func(replay_delivery, name=REPLAY_DELIVERY),
+        ],
         queue_name=settings.queue_name,
         redis_settings=RedisSettings.from_dsn(settings.rq_redis_url),
         on_startup=on_startup,
