@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 import uuid
 
@@ -165,9 +166,9 @@ async def test_poison_deliveries_fail_at_once_and_alone(
     good = [make_delivery(board, hook, b'{"n": %d}' % i) for i in range(10)]
     base = make_delivery(board, hook)
     # A header name PostgreSQL cannot hold: processing fails, the failed record is cleaned.
-    nul_header = Delivery(**{**_fields(base), "headers": {"x-bad\x00name": "v"}})
+    nul_header = dataclasses.replace(base, headers={"x-bad\x00name": "v"})
     # A job naming a board that is not its webhook's: the database refuses it outright.
-    wrong_board = Delivery(**{**_fields(make_delivery(board, hook)), "board_id": str(other_board)})
+    wrong_board = dataclasses.replace(make_delivery(board, hook), board_id=str(other_board))
     dropped = metric("mc_worker_jobs_total", outcome="dropped")
     await enqueue(settings, [*good[:5], nul_header, wrong_board, *good[5:]])
     await drain_queue(settings)
@@ -193,7 +194,3 @@ async def _defer(settings: Settings, job_ids: list[str], delay_ms: int) -> None:
         await redis.zadd(settings.queue_name, dict.fromkeys(job_ids, due), xx=True)
     finally:
         await redis.aclose()
-
-
-def _fields(delivery: Delivery) -> dict[str, object]:
-    return {name: getattr(delivery, name) for name in Delivery.__slots__}
