@@ -29,9 +29,10 @@ def _parser() -> argparse.ArgumentParser:
     dev.add_argument("--port", type=int, default=8000)
     dev.add_argument("--data-dir", default=".mission-control", help="embedded servers' data")
 
-    from cli import setup_cmds
+    from cli import replay_cmd, setup_cmds
 
     setup_cmds.add_commands(commands)
+    replay_cmd.add_command(commands)
     return parser
 
 
@@ -98,6 +99,10 @@ def main(argv: Sequence[str] | None = None) -> None:
             _ingress(settings, args)
         elif args.command == "worker":
             _worker(settings)
+        elif args.command == "replay":
+            from cli import replay_cmd
+
+            replay_cmd.run(settings, args)
         elif args.command == "dev":
             from cli.dev import run_dev
 

@@ -24,7 +24,8 @@ from tests.support.servers import PrivateRedis, run_async
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 _TABLES = (
-    "task_comments, tasks, board_memory, webhook_payloads, webhook_tombstones, webhooks,"
+    "task_comments, tasks, board_memory, webhook_payload_attempts, webhook_payloads,"
+    " webhook_tombstones, webhooks,"
     " agents, agent_tombstones, boards"
 )
 

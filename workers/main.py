@@ -13,12 +13,15 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared.db import create_pool
-from shared.jobs import PROCESS_DELIVERY, deserialize_job, serialize_job
+from shared.jobs import PROCESS_DELIVERY, REPLAY_DELIVERY, deserialize_job, serialize_job
 from shared.settings import Settings
+from workers.batch_worker import BatchingWorker
 from workers.context import WorkerContext, store_worker_context, worker_context
 from workers.deliveries import process_delivery
+from workers.delivery_batch import process_delivery_batch
 from workers.metrics_server import start_metrics_server, stop_metrics_server
 from workers.queue_stats import QueueStatsReporter
+from workers.replay import replay_delivery
 from workers.writer import DeliveryWriter
 
 log = logging.getLogger(__name__)
@@ -27,6 +30,9 @@ log = logging.getLogger(__name__)
 # function enforces WORKER_MAX_TRIES itself (and records the failure), so arq's own cap sits
 # far above it and is never what ends a delivery.
 _ARQ_MAX_TRIES = 1_000
+# Batches in flight at once per worker: enough to overlap Redis and PostgreSQL round trips,
+# few enough that the pool (8 connections) never runs dry.
+_MAX_BATCHES = 4
 
 
 def build_worker(settings: Settings, *, burst: bool = False, metrics: bool = True) -> Worker:
@@ -50,8 +56,14 @@ def build_worker(settings: Settings, *, burst: bool = False, metrics: bool = Tru
             await wctx.pool.close()
         stop_metrics_server(ctx.get("metrics_server"))
 
-    return Worker(
-        functions=[func(process_delivery, name=PROCESS_DELIVERY)],
+    return BatchingWorker(
+        run_batch=process_delivery_batch,
+        batch_size=settings.worker_batch_size,
+        max_batches=_MAX_BATCHES,
+        functions=[
+            func(process_delivery, name=PROCESS_DELIVERY),
+            func(replay_delivery, name=REPLAY_DELIVERY),
+        ],
         queue_name=settings.queue_name,
         redis_settings=RedisSettings.from_dsn(settings.rq_redis_url),
         on_startup=on_startup,

@@ -36,6 +36,12 @@ class DeliveryWriter:
         if error is not None:
             raise error
 
+    async def write_batch(self, rows: list[PersistRow]) -> list[BaseException | None]:
+        """Store `rows` in one transaction (one by one if that fails); each row's error or None."""
+        if not rows:
+            return []
+        return await self._write(rows)
+
     async def _write(self, rows: list[PersistRow]) -> list[BaseException | None]:
         BATCH_SIZE.observe(len(rows))
         try:
