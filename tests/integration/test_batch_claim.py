@@ -88,7 +88,8 @@ async def test_finish_removes_and_retry_reschedules(redis: Redis, settings: Sett
         JOB_KEY_PREFIX + done, f"arq:retry:{done}", f"arq:in-progress:{done}"
     )
     score = await redis.zscore(queue, retry)
-    assert score is not None and score >= now + 4_000
+    assert score is not None
+    assert score >= now + 4_000
     assert await redis.exists(JOB_KEY_PREFIX + retry)
     assert not await redis.exists(f"arq:in-progress:{retry}")
 
