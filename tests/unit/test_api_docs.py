@@ -18,16 +18,6 @@ API_DOC = Path(__file__).resolve().parents[2] / "docs" / "api.md"
 _HEADING_ROUTE = re.compile(r"`(GET|POST|PUT|PATCH|DELETE) (/[^`\s]*)`")
 _SKIPPED_METHODS = frozenset({"HEAD", "OPTIONS", "*"})
 
-# TEMPORARY — replay routes documented before they exist: they are being built on another
-# branch (issue 4) and docs/api.md marks them PENDING. The lead removes this exception once
-# the replay branch is merged, so the test then holds them to the code like every other route.
-PENDING_REPLAY_ROUTES = frozenset(
-    {
-        ("POST", "/api/v1/boards/{board_id}/webhooks/{webhook_id}/payloads/{payload_id}/replay"),
-        ("POST", "/api/v1/replay"),
-    }
-)
-
 
 def documented_routes(text: str) -> list[tuple[str, str]]:
     """(method, path) of every route named in a `### ` heading, in order."""
@@ -74,7 +64,7 @@ def test_every_registered_route_is_documented(doc_text: str) -> None:
 
 
 def test_every_documented_route_exists(doc_text: str) -> None:
-    unknown = set(documented_routes(doc_text)) - registered_routes() - PENDING_REPLAY_ROUTES
+    unknown = set(documented_routes(doc_text)) - registered_routes()
     assert not unknown, f"docs/api.md documents routes the app does not have: {sorted(unknown)}"
 
 
@@ -82,11 +72,6 @@ def test_each_route_is_documented_once(doc_text: str) -> None:
     routes = documented_routes(doc_text)
     repeated = sorted({route for route in routes if routes.count(route) > 1})
     assert not repeated, f"routes with more than one heading: {repeated}"
-
-
-def test_pending_replay_routes_are_marked(doc_text: str) -> None:
-    assert set(documented_routes(doc_text)) >= PENDING_REPLAY_ROUTES
-    assert "PENDING" in doc_text.split("### Replay", 1)[1].split("### `", 1)[0]
 
 
 def _example(doc_text: str, marker: str) -> dict[str, Any]:
