@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from typing import Protocol
+from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import start_http_server
 
@@ -31,4 +32,16 @@ def start_metrics_server(port: int) -> Stoppable | None:
         )
         return None
     log.info("worker metrics on port %d", port)
-    return server
+    return _ClosingServer(server)
+
+
+class _ClosingServer:
+    """Stops the metrics server's thread and closes its listening socket."""
+
+    def __init__(self, server: WSGIServer) -> None:
+        self._server = server
+
+    def shutdown(self) -> None:
+        """Stop serving and free the port."""
+        self._server.shutdown()
+        self._server.server_close()
