@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 import asyncpg
 
 from shared.errors import ServiceUnavailable
+from shared.metrics import CONFIG_CACHE_AGE
 from shared.queries.webhook_configs import (
     ConfigChanges,
     fetch_all_webhook_configs,
@@ -61,6 +62,7 @@ class WebhookConfigCache:
     async def start(self) -> None:
         """Load every webhook, then keep refreshing in the background."""
         await self._refresh()
+        CONFIG_CACHE_AGE.set(self.age_seconds)
         self._task = asyncio.create_task(self._poll(), name="webhook-config-refresh")
 
     async def stop(self) -> None:
@@ -156,3 +158,6 @@ class WebhookConfigCache:
             await asyncio.sleep(self._refresh_seconds)
             with contextlib.suppress(ServiceUnavailable):
                 await asyncio.shield(self._inflight or self._start_refresh())
+            # Every process reports its own age (a failing refresh lets it grow): with
+            # `--processes N`, /metrics is answered by one process but shows all of them.
+            CONFIG_CACHE_AGE.set(self.age_seconds)
