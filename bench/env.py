@@ -113,7 +113,7 @@ class World:
             LOG_LEVEL="WARNING",
             WORKER_METRICS_PORT="0",
             RATE_LIMIT_BACKEND="memory",
-            WEBHOOK_RATE_LIMIT="100000000/60",
+            WEBHOOK_RATE_LIMIT="1000000000/1",
             PYTHONPATH=str(Path(__file__).resolve().parent.parent),
         )
         env.update(extra)

@@ -141,7 +141,7 @@ class Cluster:
             "AUTH_MODE": "local",
             "LOCAL_AUTH_TOKEN": secrets.token_urlsafe(48),
             "REDIS_NAMESPACE": f"chaos{secrets.token_hex(4)}",
-            "WEBHOOK_RATE_LIMIT": "100000000/60",
+            "WEBHOOK_RATE_LIMIT": "1000000000/1",
             "WORKER_METRICS_PORT": "0",
             "WORKER_JOB_TIMEOUT_SECONDS": str(config.job_timeout_seconds),
             "WORKER_RETRY_BASE_SECONDS": "0.2",
