@@ -41,16 +41,31 @@ def signed_headers(target: Target) -> dict[str, str]:
     }
 
 
-def start_server(world: World, kind: str) -> tuple[Proc, int]:
+def start_server(world: World, kind: str, **env: str) -> tuple[Proc, int]:
     """Start the bare handler or the ingress, pinned to the server core; wait until ready."""
     port = free_port()
     if kind == "bare":
         proc = world.spawn("bare", python("bench.bare", "--port", str(port)), cpu=SERVER_CPU)
     else:
         argv = python("cli.main", "ingress", "--host", "127.0.0.1", "--port", str(port))
-        proc = world.spawn("ingress", argv, cpu=SERVER_CPU)
+        proc = world.spawn("ingress", argv, cpu=SERVER_CPU, **env)
     wait_http_ok(port, proc)
     return proc, port
+
+
+def wrk_max(
+    world: World, kind: str, target: Target, seconds: float, warmup: float
+) -> dict[str, Any]:
+    """Max rate of the signed POST with wrk against a fresh bare handler or ingress."""
+    script = write_script(world.folder, BODY.decode(), signed_headers(target))
+    proc, port = start_server(world, kind)
+    url = f"http://127.0.0.1:{port}{target.path}"
+    try:
+        run_wrk(url, script, seconds=warmup, connections=WRK_CONNECTIONS)
+        return run_wrk(url, script, seconds=seconds, connections=WRK_CONNECTIONS)
+    finally:
+        world.stop(proc)
+        world.flush_redis()
 
 
 def fixed_rate(
@@ -87,19 +102,9 @@ def fixed_rate(
 
 def http_phase(world: World, target: Target, seconds: float, warmup: float) -> dict[str, Any]:
     """(a) bare vs (b) ingress at max rate with wrk, then both at half of (b)'s max, fixed rate."""
-    script = write_script(world.folder, BODY.decode(), signed_headers(target))
-    results: dict[str, Any] = {}
-    for kind in ("bare", "ingress"):
-        proc, port = start_server(world, kind)
-        url = f"http://127.0.0.1:{port}{target.path}"
-        try:
-            run_wrk(url, script, seconds=warmup, connections=WRK_CONNECTIONS)
-            results[kind] = {
-                "max": run_wrk(url, script, seconds=seconds, connections=WRK_CONNECTIONS)
-            }
-        finally:
-            world.stop(proc)
-        world.flush_redis()
+    results: dict[str, Any] = {
+        kind: {"max": wrk_max(world, kind, target, seconds, warmup)} for kind in ("bare", "ingress")
+    }
     half = round(results["ingress"]["max"]["rps"] / 2)
     for kind in ("bare", "ingress"):
         proc, port = start_server(world, kind)

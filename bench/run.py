@@ -1,4 +1,4 @@
-"""`python -m bench.run [--quick] [--profile] [--phases http,drain,e2e]`: one run, one machine.
+"""`python -m bench.run [--quick] [--profile] [--phases http,agent,drain,e2e]`: one machine.
 
 Creates a throwaway database and a private redis-server, runs the phases, removes everything,
 writes bench/results/<timestamp>.json and prints a short table. See docs/performance.md.
@@ -19,10 +19,11 @@ from typing import Any
 import orjson
 
 from bench import phases, wrk
+from bench.agent import agent_phase
 from bench.env import CPUS, LOAD_CPU, SERVER_CPU, create_target, open_world
 
 RESULTS = Path(__file__).resolve().parent / "results"
-ALL_PHASES = ("http", "drain", "e2e")
+ALL_PHASES = ("http", "agent", "drain", "e2e")
 
 
 def say(text: str = "") -> None:
@@ -65,8 +66,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown := set(wanted) - set(ALL_PHASES):
         say(f"unknown phase(s): {', '.join(sorted(unknown))}")
         return 2
-    if "http" in wanted and not wrk.available():
-        say("wrk is needed for the http phase: apt-get install -y wrk")
+    if {"http", "agent"} & set(wanted) and not wrk.available():
+        say("wrk is needed for the http and agent phases: apt-get install -y wrk")
         return 2
     quick = args.quick
     seconds = 3.0 if quick else 10.0
@@ -100,6 +101,11 @@ def main(argv: list[str] | None = None) -> int:
             say(f"(a)/(b) http: wrk {seconds:.0f}s each, then fixed rate at half of (b)'s max")
             results["http"] = phases.http_phase(world, target, seconds, warmup)
             save()
+        if "agent" in wanted:
+            say(f"(f) agent polling: wrk {seconds:.0f}s, remembered token, vs (a) bare")
+            bare = results.get("http", {}).get("bare", {}).get("max")
+            results["agent_polling"] = agent_phase(world, target, seconds, warmup, bare)
+            save()
         if "drain" in wanted:
             say(f"(c) drain: {drain_count} deliveries, our worker then the naive one")
             results["drain"] = phases.drain_phase(world, target, drain_count, timeout=600)
@@ -110,10 +116,6 @@ def main(argv: list[str] | None = None) -> int:
                 world, target, args.e2e_rate, e2e_seconds, settle_timeout=60 if quick else 300
             )
             save()
-        results["agent_polling"] = {
-            "status": "TODO",
-            "why": "not measured yet: the agent API reached main after this benchmark was written",
-        }
         if args.profile:
             say("profile: py-spy on the ingress under wrk, then on the worker while it drains")
             out_dir = RESULTS / f"{stamp}-profile"
@@ -200,14 +202,29 @@ def table(results: dict[str, Any]) -> list[str]:
             f"    ingress growth over last {e2e['events_in_second_half']} events:"
             f" {e2e['ingress_rss_growth_second_half_mb']} MB  (target peak <= 150 MB, no growth)"
         )
-    agent = results.get("agent_polling", {})
-    lines.append(f"(f) agent polling: {agent.get('status')} - {agent.get('why', '')}")
+    if agent := results.get("agent_polling"):
+        lines.extend(_agent_lines(agent))
     if prof := results.get("profile"):
         for name in ("ingress", "worker"):
             lines.append(f"profile {name}: top self time ({prof[name]['samples']} samples)")
             for row in prof[name]["by_self"][:12]:
                 lines.append(f"  {row['percent']:5.1f}%  {row['function']}")
     return lines
+
+
+def _agent_lines(agent: dict[str, Any]) -> list[str]:
+    m = agent["max"]
+    auth = agent["auth_in_window"]
+    return [
+        f"{'':34}{'rps':>10}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}",
+        f"{'(f) agent poll, remembered token':34}{m['rps']:>10.0f}{m['latency_ms']['p50']:>9.2f}"
+        f"{m['latency_ms']['p99']:>9.2f}{m['non_2xx'] + m['socket_errors']:>9}",
+        f"ratio f/a rps: {agent['ratio_rps']:.3f}  (target >= 0.50; bare rps"
+        f" {agent['bare']['rps']:.0f}, {agent['bare']['source']})",
+        f"    in the window: {auth.get('cached', 0)} remembered, {auth.get('pbkdf2_runs', 0)}"
+        f" PBKDF2 runs; {agent['seconds_from_verification_to_window_end']}s after the"
+        f" verification (memory {agent['token_memory_seconds']:.0f}s)",
+    ]
 
 
 if __name__ == "__main__":

@@ -15,8 +15,8 @@ _MARK = "BENCH_JSON "
 
 # wrk's done() hook prints our numbers as one JSON line (latency in microseconds).
 _SCRIPT = """
-wrk.method = "POST"
-wrk.body = {body}
+wrk.method = {method}
+{body}
 {headers}
 done = function(summary, latency, requests)
   local e = summary.errors
@@ -33,14 +33,23 @@ def _lua_string(text: str) -> str:
     return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 
-def write_script(folder: Path, body: str, headers: dict[str, str]) -> Path:
-    """A wrk Lua script that POSTs `body` with `headers`."""
+def write_script(
+    folder: Path,
+    body: str | None,
+    headers: dict[str, str],
+    *,
+    method: str = "POST",
+    name: str = "post.lua",
+) -> Path:
+    """A wrk Lua script that sends `method` with `headers` (and `body` unless None)."""
     lines = "\n".join(
-        f"wrk.headers[{_lua_string(name)}] = {_lua_string(value)}"
-        for name, value in headers.items()
+        f"wrk.headers[{_lua_string(key)}] = {_lua_string(value)}" for key, value in headers.items()
     )
-    path = folder / "post.lua"
-    path.write_text(_SCRIPT.format(body=_lua_string(body), headers=lines, mark=_MARK))
+    body_line = f"wrk.body = {_lua_string(body)}" if body is not None else ""
+    path = folder / name
+    path.write_text(
+        _SCRIPT.format(method=_lua_string(method), body=body_line, headers=lines, mark=_MARK)
+    )
     return path
 
 
