@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: dev test lint bench clean
+.PHONY: dev test lint bench soak clean
 
 $(BIN)/mission-control: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -26,6 +26,10 @@ lint: $(BIN)/mission-control  ## ruff and mypy --strict
 bench: $(BIN)/mission-control  ## the performance benchmark (see docs/performance.md)
 	scripts/ensure-services
 	$(BIN)/python -m bench.run
+
+soak: $(BIN)/mission-control  ## 10 minutes of load with periodic faults (see docs/reliability.md)
+	scripts/ensure-services
+	$(BIN)/python -m tests.chaos.soak --minutes 10 --rate 100 --fault-every 120
 
 clean:
 	rm -rf $(VENV) .mission-control
