@@ -13,6 +13,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import FrameType
 
 from cli.output import say
 from shared.migrate import migrate
@@ -64,15 +65,23 @@ def run_dev(port: int, data_dir_name: str) -> None:
         say(f"Mission Control Ingest running at {env['BASE_URL']}  (Ctrl-C stops everything)")
         say("set it up in another shell with the same environment, e.g.:")
         say(f"  DATABASE_URL={env['DATABASE_URL']} mission-control boards create --name demo")
+        # Ctrl-C and SIGTERM (a service manager's stop) both end everything in order. Set
+        # explicitly: a shell may have started us with SIGINT ignored.
+        stopping: list[int] = []
+
+        def stop(signum: int, _frame: FrameType | None) -> None:
+            stopping.append(signum)
+
+        signal.signal(signal.SIGINT, stop)
+        signal.signal(signal.SIGTERM, stop)
         try:
-            while all(child.poll() is None for child in children):
-                time.sleep(0.5)
-        except KeyboardInterrupt:
-            pass
+            while not stopping and all(child.poll() is None for child in children):
+                time.sleep(0.2)
         finally:
+            say("stopping…")
             for child in children:
                 if child.poll() is None:
-                    child.send_signal(signal.SIGINT)
+                    child.send_signal(signal.SIGTERM)  # graceful for both aiohttp and arq
             for child in children:
                 try:
                     child.wait(timeout=35)

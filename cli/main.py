@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 from collections.abc import Callable, Sequence
 
 from cli.output import fail, say
@@ -29,9 +30,10 @@ def _parser() -> argparse.ArgumentParser:
     dev.add_argument("--port", type=int, default=8000)
     dev.add_argument("--data-dir", default=".mission-control", help="embedded servers' data")
 
-    from cli import setup_cmds
+    from cli import replay_cmd, setup_cmds
 
     setup_cmds.add_commands(commands)
+    replay_cmd.add_command(commands)
     return parser
 
 
@@ -88,16 +90,29 @@ def _worker(settings: Settings) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the console script."""
     args = _parser().parse_args(argv)
+    # A worker serves its own metrics on WORKER_METRICS_PORT. In prometheus-client's multiprocess
+    # mode it would write them into files instead (possibly the ingress's folder, adding worker
+    # series to the ingress's /metrics). The mode is fixed when prometheus-client is first
+    # imported, so the variable goes before anything imports it.
+    worker_ignores_multiproc = args.command == "worker" and bool(
+        os.environ.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    )
 
     def action() -> None:
         settings = load_settings()
         setup_logging(settings.log_level, settings.log_format)
+        if worker_ignores_multiproc:
+            log.info("worker: PROMETHEUS_MULTIPROC_DIR ignored; each worker serves its own metrics")
         if args.command == "migrate":
             _migrate(settings)
         elif args.command == "ingress":
             _ingress(settings, args)
         elif args.command == "worker":
             _worker(settings)
+        elif args.command == "replay":
+            from cli import replay_cmd
+
+            replay_cmd.run(settings, args)
         elif args.command == "dev":
             from cli.dev import run_dev
 

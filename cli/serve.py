@@ -9,9 +9,11 @@ import os
 import shutil
 import signal
 import tempfile
+from pathlib import Path
 from types import FrameType
 
 from aiohttp import web
+from prometheus_client import multiprocess
 
 from ingress.app import create_app
 from shared.logging import setup_logging
@@ -44,14 +46,31 @@ def _child(host: str, port: int) -> None:
     raise SystemExit(run_guarded(lambda: serve(settings, host, port, reuse_port=True)))
 
 
+def wipe_stale_metric_files(folder: str) -> int:
+    """Delete metric files an earlier run left in `folder` (not this process's); return how many."""
+    # prometheus-client sums every *.db file in the folder: files of an earlier run would add
+    # its counts to ours. This process may already have opened its own files (importing the
+    # metrics creates them), so those stay.
+    own = f"_{os.getpid()}.db"
+    stale = [path for path in Path(folder).glob("*.db") if not path.name.endswith(own)]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return len(stale)
+
+
 def serve_processes(settings: Settings, host: str, port: int, processes: int) -> int:
     """Run `processes` ingress processes on one port (SO_REUSEPORT); return an exit code."""
+    user_dir = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if user_dir:
+        wiped = wipe_stale_metric_files(user_dir)
+        if wiped:
+            log.info("removed %d metric file(s) of an earlier run from %s", wiped, user_dir)
     if processes == 1:
         serve(settings, host, port)
         return 0
     # Each process counts its own metrics into files here; /metrics on any process sums them.
     own_dir = None
-    if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    if not user_dir:
         own_dir = tempfile.mkdtemp(prefix="mc-metrics-")
         os.environ["PROMETHEUS_MULTIPROC_DIR"] = own_dir
     context = multiprocessing.get_context("spawn")
@@ -63,9 +82,14 @@ def serve_processes(settings: Settings, host: str, port: int, processes: int) ->
         child.start()
     log.info("ingress: %d processes on %s:%d", processes, host, port)
 
+    signalled: set[int] = set()
+
     def forward(signum: int, _frame: FrameType | None) -> None:
+        # Once per child: a second SIGTERM can land after a child has finished its graceful
+        # shutdown and removed its handler, and would kill it (exit status -15, not 0).
         for child in children:
-            if child.is_alive() and child.pid:
+            if child.is_alive() and child.pid and child.pid not in signalled:
+                signalled.add(child.pid)
                 os.kill(child.pid, signal.SIGTERM)
 
     signal.signal(signal.SIGTERM, forward)
@@ -77,6 +101,9 @@ def serve_processes(settings: Settings, host: str, port: int, processes: int) ->
     for child in children:
         child.join()
         code = code or (child.exitcode or 0)
+        if child.pid:
+            # Drops its "live" gauges, so they stop counting in a /metrics answer.
+            multiprocess.mark_process_dead(child.pid)  # type: ignore[no-untyped-call]
     if own_dir:
         shutil.rmtree(own_dir, ignore_errors=True)
     return code

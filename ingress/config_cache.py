@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 import asyncpg
 
 from shared.errors import ServiceUnavailable
+from shared.metrics import CONFIG_CACHE_AGE
 from shared.queries.webhook_configs import (
     ConfigChanges,
     fetch_all_webhook_configs,
@@ -61,13 +62,14 @@ class WebhookConfigCache:
     async def start(self) -> None:
         """Load every webhook, then keep refreshing in the background."""
         await self._refresh()
+        CONFIG_CACHE_AGE.set(self.age_seconds)
         self._task = asyncio.create_task(self._poll(), name="webhook-config-refresh")
 
     async def stop(self) -> None:
         """Stop the background refresh."""
         if self._task is not None:
             self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
+            with contextlib.suppress(asyncio.CancelledError, ServiceUnavailable):
                 await self._task
 
     @property
@@ -122,12 +124,14 @@ class WebhookConfigCache:
     async def _refresh(self) -> None:
         full = self._read_at is None or time.monotonic() - self._last_full > _FULL_RELOAD_SECONDS
         try:
-            async with asyncio.timeout(self._query_timeout), self._pool.acquire() as conn:
+            # asyncpg's own timeouts (acquire here, command_timeout on the pool): cancelling a
+            # query from outside with asyncio.timeout can leave its connection mid-operation.
+            async with self._pool.acquire(timeout=self._query_timeout) as conn:
                 if full or self._read_at is None:
                     changes = await fetch_all_webhook_configs(conn)
                 else:
                     changes = await fetch_webhook_config_changes(conn, self._read_at - _OVERLAP)
-        except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+        except Exception as error:  # whatever the cause, keep serving the cached config
             if not self._failing:
                 self._failing = True
                 log.warning("webhook config refresh failing (%s); serving cached config", error)
@@ -154,3 +158,6 @@ class WebhookConfigCache:
             await asyncio.sleep(self._refresh_seconds)
             with contextlib.suppress(ServiceUnavailable):
                 await asyncio.shield(self._inflight or self._start_refresh())
+            # Every process reports its own age (a failing refresh lets it grow): with
+            # `--processes N`, /metrics is answered by one process but shows all of them.
+            CONFIG_CACHE_AGE.set(self.age_seconds)

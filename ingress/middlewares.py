@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
 import time
-import uuid
 from collections.abc import Awaitable, Callable, Mapping
 
 import orjson
 from aiohttp import web
 from aiohttp.typedefs import Middleware
+from prometheus_client import Counter, Histogram
 
 from ingress.keys import CLIENT_IP, REQUEST_ID
 from shared.client_ip import resolve_client_ip
@@ -29,7 +30,19 @@ def clean_request_id(raw: str | None) -> str:
     """The client's request id if it is short and plain, else a new one (ids reach log lines)."""
     if raw and len(raw) <= 128 and all(c in _REQUEST_ID_CHARS for c in raw):
         return raw
-    return uuid.uuid4().hex
+    return os.urandom(16).hex()  # as unique as a uuid4, at a third of the cost
+
+
+# Metric children by (route, status): labels() takes a lock and builds a key on every call.
+_METRIC_CHILDREN: dict[tuple[str, int], tuple[Counter, Histogram]] = {}
+
+
+def _metric_children(route: str, status: int) -> tuple[Counter, Histogram]:
+    children = _METRIC_CHILDREN.get((route, status))
+    if children is None:
+        children = (HTTP_REQUESTS.labels(route, str(status)), HTTP_LATENCY.labels(route))
+        _METRIC_CHILDREN[(route, status)] = children
+    return children
 
 
 def json_error(status: int, body: dict[str, object], request_id: str) -> web.Response:
@@ -69,13 +82,16 @@ def request_context_middleware(settings: Settings) -> Middleware:
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         started = time.perf_counter()
         request_id = clean_request_id(request.headers.get("X-Request-Id"))
-        headers = request.headers
-        client_ip = resolve_client_ip(
-            request.remote,
-            forwarded=headers.get("Forwarded") if trusted else None,
-            x_forwarded_for=headers.get("X-Forwarded-For") if trusted else None,
-            trusted=trusted,
-        )
+        if trusted:
+            headers = request.headers
+            client_ip = resolve_client_ip(
+                request.remote,
+                forwarded=headers.get("Forwarded"),
+                x_forwarded_for=headers.get("X-Forwarded-For"),
+                trusted=trusted,
+            )
+        else:  # no proxy is believed: the peer is the client, as the socket reports it
+            client_ip = request.remote or "unknown"
         request[REQUEST_ID] = request_id
         request[CLIENT_IP] = client_ip
         try:
@@ -100,12 +116,12 @@ def request_context_middleware(settings: Settings) -> Middleware:
         response.headers["X-Request-Id"] = request_id
         response.headers.update(headers_to_add)
         elapsed = time.perf_counter() - started
-        route = _route_name(request)
-        HTTP_REQUESTS.labels(route, str(response.status)).inc()
-        HTTP_LATENCY.labels(route).observe(elapsed)
+        requests, latency = _metric_children(_route_name(request), response.status)
+        requests.inc()
+        latency.observe(elapsed)
         path = request.path
-        if log_health or path not in _QUIET_PATHS:
-            level = logging.WARNING if elapsed >= slow_seconds else logging.INFO
+        level = logging.WARNING if elapsed >= slow_seconds else logging.INFO
+        if (log_health or path not in _QUIET_PATHS) and log.isEnabledFor(level):
             log.log(
                 level,
                 "%s %s %s %.1fms ip=%s request_id=%s%s",

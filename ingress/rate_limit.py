@@ -3,35 +3,36 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
+import os
 import time
 from typing import Protocol
 
 from redis.asyncio import Redis
 
 from shared.coalesce import Coalescer
-from shared.ratelimit import ALLOWED, Decision, MemoryRateLimiter, decide, window_position
+from shared.ratelimit import ALLOWED, Decision, MemoryRateLimiter, retry_after_seconds
 from shared.settings import RateLimit
 
 log = logging.getLogger(__name__)
 
-# For each (current, previous) key pair: admit and count when the sliding estimate is under
-# the limit. Check-and-increment is atomic, so concurrent processes never over-admit.
+# For each client key: drop admitted times older than the window, then admit and record this
+# request if fewer than the limit remain; otherwise report the oldest time still counted (for
+# Retry-After). Check and record are one atomic step, so concurrent processes never over-admit.
 CHECK_BATCH_LUA = """
-local limit, weight, ttl = tonumber(ARGV[1]), tonumber(ARGV[2]), ARGV[3]
+local limit, now, window_ms = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
 local out = {}
-for i = 1, #KEYS, 2 do
-  local current = tonumber(redis.call('GET', KEYS[i]) or '0')
-  local previous = tonumber(redis.call('GET', KEYS[i + 1]) or '0')
-  local allowed = 0
-  if previous * weight + current < limit then
-    redis.call('INCR', KEYS[i])
-    redis.call('PEXPIRE', KEYS[i], ttl)
-    allowed = 1
+for i = 1, #KEYS do
+  local key = KEYS[i]
+  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window_ms)
+  if redis.call('ZCARD', key) < limit then
+    redis.call('ZADD', key, now, ARGV[3 + i])
+    redis.call('PEXPIRE', key, window_ms)
+    out[#out + 1] = 0
+  else
+    out[#out + 1] = tonumber(redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')[2])
   end
-  out[#out + 1] = allowed
-  out[#out + 1] = previous
-  out[#out + 1] = current
 end
 return out
 """
@@ -69,13 +70,15 @@ class RedisLimiter:
         self._prefix = f"{namespace}:rl:{name}:"
         self._timeout = timeout
         self._script = redis.register_script(CHECK_BATCH_LUA)
-        self._batches: Coalescer[str, tuple[int, int, int]] = Coalescer(self._send)
+        self._batches: Coalescer[str, int] = Coalescer(self._send)
         self._failing = False
+        self._sequence = itertools.count()
+        self._instance = os.urandom(6).hex()
 
     async def hit(self, key: str) -> Decision:
         """Decide for one request from `key`."""
         try:
-            allowed, previous, current = await self._batches.submit(key)
+            oldest_ms = await self._batches.submit(key)
         except Exception as error:
             if not self._failing:
                 self._failing = True
@@ -87,19 +90,21 @@ class RedisLimiter:
         if self._failing:
             self._failing = False
             log.info("rate limiter redis recovered")
-        if allowed:
+        if not oldest_ms:
             return ALLOWED
-        _, elapsed = window_position(time.time(), self._limit.window_seconds)
-        return decide(previous, current, elapsed, self._limit)
+        return Decision(
+            False, retry_after_seconds(oldest_ms / 1000, time.time(), self._limit.window_seconds)
+        )
 
-    async def _send(self, keys: list[str]) -> list[tuple[int, int, int]]:
-        index, elapsed = window_position(time.time(), self._limit.window_seconds)
-        redis_keys: list[str] = []
-        for key in keys:
-            redis_keys += (f"{self._prefix}{key}:{index}", f"{self._prefix}{key}:{index - 1}")
-        ttl_ms = int(self._limit.window_seconds * 2000) + 1000
+    async def _send(self, keys: list[str]) -> list[int]:
+        now_ms = int(time.time() * 1000)
+        window_ms = int(self._limit.window_seconds * 1000)
+        # Each admitted request is one member of its client's sorted set, unique across
+        # processes: two equal members would count once and let one request too many through.
+        members = [f"{self._instance}:{next(self._sequence)}" for _ in keys]
         async with asyncio.timeout(self._timeout):
-            flat = await self._script(
-                keys=redis_keys, args=[self._limit.requests, 1.0 - elapsed, ttl_ms]
+            answers = await self._script(
+                keys=[self._prefix + key for key in keys],
+                args=[self._limit.requests, now_ms, window_ms, *members],
             )
-        return [(int(flat[i]), int(flat[i + 1]), int(flat[i + 2])) for i in range(0, len(flat), 3)]
+        return [int(answer) for answer in answers]

@@ -36,7 +36,10 @@ async def postgres_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     if not settings.database_url:
         raise StartupError("invalid setting DATABASE_URL: required")
-    app[DB_POOL] = await create_pool(settings.database_url, min_size=1, max_size=10)
+    # Ingress queries (config and credential polls, the APIs) are short: fail them fast.
+    app[DB_POOL] = await create_pool(
+        settings.database_url, min_size=1, max_size=10, command_timeout=10
+    )
     yield
     await app[DB_POOL].close()
 

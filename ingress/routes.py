@@ -11,6 +11,7 @@ from ingress.views import (
     operator_agents,
     operator_boards,
     operator_deliveries,
+    operator_replay,
     operator_webhooks,
     tasks,
 )
@@ -56,3 +57,5 @@ def add_operator_routes(router: web.UrlDispatcher) -> None:
 
     router.add_get(WEBHOOK + "/payloads", operator_deliveries.list_deliveries)
     router.add_get(WEBHOOK + "/payloads/{payload_id}", operator_deliveries.get_delivery)
+    router.add_post(WEBHOOK + "/payloads/{payload_id}/replay", operator_replay.replay_delivery)
+    router.add_post("/api/v1/replay", operator_replay.replay_many)

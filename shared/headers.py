@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Mapping
 
 # Never stored, whatever their name: credentials and anything that proves authorship.
@@ -13,16 +14,25 @@ DELIVERY_ID_HEADERS = ("x-github-delivery", "webhook-id", "idempotency-key", "x-
 MAX_DELIVERY_ID_LENGTH = 200
 
 
+@functools.lru_cache(maxsize=4096)
+def _kept_name(name: str) -> str | None:
+    # Senders repeat the same few header names: decide once per name.
+    lower = name.lower()
+    if lower in _ALWAYS_DROPPED:
+        return None
+    if lower in ("content-type", "user-agent") or (
+        lower.startswith("x-") and not any(m in lower for m in _SECRET_MARKERS)
+    ):
+        return lower
+    return None
+
+
 def kept_headers(headers: Iterable[tuple[str, str]], dropped: frozenset[str]) -> dict[str, str]:
     """`content-type`, `user-agent` and `x-*` headers, minus secrets and `dropped` names."""
     kept: dict[str, str] = {}
     for name, value in headers:
-        lower = name.lower()
-        if lower in _ALWAYS_DROPPED or lower in dropped:
-            continue
-        if lower in ("content-type", "user-agent") or (
-            lower.startswith("x-") and not any(m in lower for m in _SECRET_MARKERS)
-        ):
+        lower = _kept_name(name)
+        if lower is not None and lower not in dropped:
             kept[lower] = value
     return kept
 

@@ -12,6 +12,7 @@ from typing import Any
 import orjson
 
 PROCESS_DELIVERY = "process_delivery"
+REPLAY_DELIVERY = "replay_delivery"
 JOB_KEY_PREFIX = "arq:job:"  # arq's own prefix; the worker looks here
 JOB_EXPIRY_MS = 7 * 86_400_000  # a job waiting this long has bigger problems than expiry
 
@@ -80,4 +81,16 @@ def delivery_job_bytes(delivery: Delivery, enqueue_ms: int) -> bytes:
     """The bytes stored under `arq:job:<payload_id>`: the same shape arq's enqueue writes."""
     return orjson.dumps(
         {"t": None, "f": PROCESS_DELIVERY, "a": [delivery.to_envelope()], "k": {}, "et": enqueue_ms}
+    )
+
+
+def replay_job_id(payload_id: str, replay_id: str) -> str:
+    """The arq job id of one replay of one delivery (unique per replay request)."""
+    return f"replay:{replay_id}:{payload_id}"
+
+
+def replay_job_bytes(payload_id: str, replay_id: str, enqueue_ms: int) -> bytes:
+    """A replay job: only the payload id and the replay's id; the body stays in PostgreSQL."""
+    return orjson.dumps(
+        {"t": None, "f": REPLAY_DELIVERY, "a": [payload_id, replay_id], "k": {}, "et": enqueue_ms}
     )

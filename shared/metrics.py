@@ -29,10 +29,13 @@ AGENT_AUTH = Counter(
     "mc_agent_auth_total", "Agent authentication attempts by outcome.", ["outcome"]
 )
 PBKDF2_RUNS = Counter("mc_agent_auth_pbkdf2_runs_total", "PBKDF2 token verifications run.")
+# Each ingress process sets its own value from its refresh loop. In multiprocess mode
+# (`--processes N`) /metrics answers the worst (oldest) cache among processes still running:
+# "livemax" drops a process's value when it ends, where "max" would keep a dead one forever.
 CONFIG_CACHE_AGE = Gauge(
     "mc_webhook_config_cache_age_seconds",
     "Seconds since this ingress process last refreshed webhook configuration.",
-    multiprocess_mode="max",
+    multiprocess_mode="livemax",
 )
 
 # Workers
@@ -58,11 +61,13 @@ BATCH_SIZE = Histogram(
     "Deliveries written per database round trip.",
     buckets=(1, 5, 10, 50, 100, 250, 500, 1000),
 )
-QUEUE_DEPTH = Gauge("mc_queue_depth", "Jobs waiting in the queue.", multiprocess_mode="max")
+# Workers never run in multiprocess mode (each serves its own registry; `mission-control
+# worker` ignores PROMETHEUS_MULTIPROC_DIR), so the mode below only matters if that changes.
+QUEUE_DEPTH = Gauge("mc_queue_depth", "Jobs waiting in the queue.", multiprocess_mode="livemax")
 QUEUE_OLDEST_AGE = Gauge(
     "mc_queue_oldest_job_age_seconds",
     "Age of the oldest job waiting in the queue.",
-    multiprocess_mode="max",
+    multiprocess_mode="livemax",
 )
 
 INGEST_OUTCOME_NAMES = (

@@ -1,8 +1,15 @@
-"""Sliding-window rate-limit arithmetic and the per-process (memory) limiter."""
+"""Sliding-log rate limiting: never more than `requests` admitted in any `window_seconds`.
+
+Each client's admitted request times are kept for one window, so the limit holds over every
+rolling window, not only on average: a client cannot double its allowance by straddling a
+window boundary, as fixed or approximated sliding windows allow. Memory per client is at
+most `requests` timestamps, and idle clients are forgotten.
+"""
 
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass
 
 from shared.settings import RateLimit
@@ -19,41 +26,20 @@ class Decision:
 ALLOWED = Decision(True)
 
 
-def window_position(now: float, window_seconds: float) -> tuple[int, float]:
-    """The index of the fixed window holding `now` and how far into it `now` is (0..1)."""
-    index = math.floor(now / window_seconds)
-    return index, now / window_seconds - index
-
-
-def decide(previous: int, current: int, elapsed: float, limit: RateLimit) -> Decision:
-    """Sliding-window-counter decision for the next request.
-
-    The previous window's count is weighted by how much of it still overlaps the sliding
-    window. A request passes when the weighted estimate is below the limit, so the current
-    fixed window alone never admits more than `limit`.
-    """
-    if previous * (1.0 - elapsed) + current < limit.requests:
-        return ALLOWED
-    window = limit.window_seconds
-    if current >= limit.requests:
-        # Wait for the next window, then for this window's weight to fall far enough.
-        wait = (1.0 - elapsed) * window + (1.0 - limit.requests / (current + 1)) * window
-    else:
-        needed = 1.0 - (limit.requests - current) / previous
-        wait = (needed - elapsed) * window
-    return Decision(False, max(1, math.ceil(wait)))
+def retry_after_seconds(oldest_admitted: float, now: float, window_seconds: float) -> int:
+    """Whole seconds until the oldest admitted request leaves the window (at least 1)."""
+    return max(1, math.ceil(oldest_admitted + window_seconds - now))
 
 
 class MemoryRateLimiter:
-    """Per-process sliding-window limiter keyed by client address."""
+    """Per-process sliding-log limiter keyed by client address."""
 
-    __slots__ = ("_counts", "_limit", "_swept_index")
+    __slots__ = ("_last_sweep", "_limit", "_logs")
 
     def __init__(self, limit: RateLimit) -> None:
         self._limit = limit
-        # key -> [window index, previous window count, current window count]
-        self._counts: dict[str, list[int]] = {}
-        self._swept_index = 0
+        self._logs: dict[str, deque[float]] = {}
+        self._last_sweep = 0.0
 
     @property
     def limit(self) -> RateLimit:
@@ -61,23 +47,23 @@ class MemoryRateLimiter:
         return self._limit
 
     def hit(self, key: str, now: float) -> Decision:
-        """Count a request from `key` at `now` unless it is over the limit."""
-        index, elapsed = window_position(now, self._limit.window_seconds)
-        if index > self._swept_index + 1:
-            self._sweep(index)
-        entry = self._counts.get(key)
-        if entry is None:
-            entry = self._counts[key] = [index, 0, 0]
-        elif entry[0] != index:
-            entry[1] = entry[2] if entry[0] == index - 1 else 0
-            entry[2] = 0
-            entry[0] = index
-        decision = decide(entry[1], entry[2], elapsed, self._limit)
-        if decision.allowed:
-            entry[2] += 1
-        return decision
+        """Admit and record a request from `key` at `now` unless the window is full."""
+        window = self._limit.window_seconds
+        if now - self._last_sweep > window:
+            self._sweep(now)
+        log = self._logs.get(key)
+        if log is None:
+            log = self._logs[key] = deque()
+        horizon = now - window
+        while log and log[0] <= horizon:
+            log.popleft()
+        if len(log) < self._limit.requests:
+            log.append(now)
+            return ALLOWED
+        return Decision(False, retry_after_seconds(log[0], now, window))
 
-    def _sweep(self, index: int) -> None:
-        # Forget clients idle for two windows so memory tracks active clients only.
-        self._counts = {k: v for k, v in self._counts.items() if v[0] >= index - 1}
-        self._swept_index = index
+    def _sweep(self, now: float) -> None:
+        # Forget clients with nothing left in the window, so memory tracks active clients.
+        horizon = now - self._limit.window_seconds
+        self._logs = {k: log for k, log in self._logs.items() if log and log[-1] > horizon}
+        self._last_sweep = now

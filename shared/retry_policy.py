@@ -7,14 +7,22 @@ import random
 import asyncpg
 
 # SQLSTATE classes of conditions that pass: connection trouble (08), transaction rollback such as
-# deadlock or serialization failure (40), insufficient resources (53), operator intervention such
-# as shutdown or cancel (57), system errors (58).
-_TRANSIENT_SQLSTATE_CLASSES = frozenset({"08", "40", "53", "57", "58"})
+# deadlock or serialization failure (40), insufficient resources (53), object not in prerequisite
+# state such as a database not accepting connections or a lock not available (55), operator
+# intervention such as shutdown or cancel (57), system errors (58).
+_TRANSIENT_SQLSTATE_CLASSES = frozenset({"08", "40", "53", "55", "57", "58"})
+
+
+class DatabaseUnavailable(Exception):
+    """No connection could be had: whatever the cause, the work itself was never tried."""
 
 
 def is_transient(error: BaseException) -> bool:
     """True for failures that may pass on their own (database or network trouble)."""
-    if isinstance(error, OSError | TimeoutError | ConnectionError | asyncpg.InterfaceError):
+    if isinstance(
+        error,
+        DatabaseUnavailable | OSError | TimeoutError | ConnectionError | asyncpg.InterfaceError,
+    ):
         return True
     if isinstance(error, asyncpg.PostgresError):
         sqlstate = getattr(error, "sqlstate", None) or ""

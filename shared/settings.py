@@ -101,6 +101,9 @@ class Settings(BaseSettings):
     worker_job_timeout_seconds: int = Field(default=30, ge=1, le=300)
     worker_max_jobs: int = Field(default=500, ge=1, le=10_000)
     worker_batch_size: int = Field(default=500, ge=1, le=10_000)
+    # Bulk replay: deliveries per page/enqueue round trip, and how far apart batches fall due.
+    replay_batch_size: int = Field(default=500, ge=1, le=10_000)
+    replay_batch_interval_ms: int = Field(default=500, ge=0, le=60_000)
 
     @field_validator("cors_origins", mode="before")
     @classmethod

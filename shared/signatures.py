@@ -90,6 +90,9 @@ def _check_timestamp(value: str, now: float, tolerance_seconds: int) -> None:
 
 
 def _hmac_sha256(key: bytes, prefix: bytes, body: bytes) -> bytes:
+    if not prefix:
+        # One-shot HMAC runs in C without building an hmac object: the common, hot case.
+        return hmac.digest(key, body, "sha256")
     # update() instead of prefix + body avoids copying a potentially large body.
     mac = hmac.new(key, prefix, _SHA256)
     mac.update(body)

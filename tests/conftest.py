@@ -16,6 +16,7 @@ from ingress.app import create_app
 from shared.db import create_pool
 from shared.migrate import migrate
 from shared.settings import Settings
+from tests.support.databases import ADMIN_URL, PrivateDatabase, database_url_for
 from tests.support.factories import Factory
 from tests.support.http import Client
 from tests.support.log_audit import (  # noqa: F401 (hooks: the suite-wide log audit)
@@ -26,20 +27,13 @@ from tests.support.log_audit import (  # noqa: F401 (hooks: the suite-wide log a
 )
 from tests.support.servers import PrivateRedis, run_async
 
-ADMIN_URL = os.environ.get(
-    "TEST_DATABASE_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
-)
 REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 
 _TABLES = (
-    "task_comments, tasks, board_memory, webhook_payloads, webhook_tombstones, webhooks,"
+    "task_comments, tasks, board_memory, webhook_payload_attempts, webhook_payloads,"
+    " webhook_tombstones, webhooks,"
     " agents, agent_tombstones, boards"
 )
-
-
-def _database_url(name: str) -> str:
-    base, _, _ = ADMIN_URL.rpartition("/")
-    return f"{base}/{name}"
 
 
 @pytest.fixture(scope="session")
@@ -53,7 +47,7 @@ def database_url() -> Iterator[str]:
             await conn.execute(f'CREATE DATABASE "{name}"')
         finally:
             await conn.close()
-        await migrate(_database_url(name))
+        await migrate(database_url_for(name))
 
     async def drop() -> None:
         conn = await asyncpg.connect(ADMIN_URL)
@@ -63,7 +57,7 @@ def database_url() -> Iterator[str]:
             await conn.close()
 
     run_async(create())
-    yield _database_url(name)
+    yield database_url_for(name)
     run_async(drop())
 
 
@@ -131,48 +125,9 @@ def private_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateR
     server.stop()
 
 
-class PrivateDatabase:
-    """A database of one test's own, which the test may make unavailable."""
-
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.url = _database_url(name)
-
-    async def block(self) -> None:
-        """Refuse new connections and end the open ones, as an outage would."""
-        conn = await asyncpg.connect(ADMIN_URL)
-        try:
-            await conn.execute(f'ALTER DATABASE "{self.name}" ALLOW_CONNECTIONS false')
-            await conn.execute(
-                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1",
-                self.name,
-            )
-        finally:
-            await conn.close()
-
-    async def unblock(self) -> None:
-        """Take connections again."""
-        conn = await asyncpg.connect(ADMIN_URL)
-        try:
-            await conn.execute(f'ALTER DATABASE "{self.name}" ALLOW_CONNECTIONS true')
-        finally:
-            await conn.close()
-
-
 @pytest.fixture
 async def private_database() -> AsyncIterator[PrivateDatabase]:
     """A freshly migrated database for fault tests, dropped afterwards."""
-    name = f"mc_test_{secrets.token_hex(6)}_fault"
-    conn = await asyncpg.connect(ADMIN_URL)
-    try:
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-    database = PrivateDatabase(name)
-    await migrate(database.url)
+    database = await PrivateDatabase.create("fault")
     yield database
-    conn = await asyncpg.connect(ADMIN_URL)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
+    await database.drop()

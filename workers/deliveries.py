@@ -8,8 +8,10 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import asyncpg
 from arq import Retry
 
+from shared.db import connection
 from shared.jobs import Delivery
 from shared.metrics import DELIVERIES_PERSISTED, DELIVERY_LAG, JOB_DURATION, JOB_TRIES, JOBS
 from shared.payloads import (
@@ -19,9 +21,11 @@ from shared.payloads import (
     storable_json,
     text_for_postgres,
 )
+from shared.queries.attempts import Attempt
 from shared.queries.deliveries import PersistRow, persist_failed
 from shared.retry_policy import backoff_seconds, is_transient
 from workers.context import WorkerContext, worker_context
+from workers.lifecycle import job_deadline, record_retry
 
 log = logging.getLogger(__name__)
 
@@ -71,21 +75,30 @@ async def process_delivery(ctx: dict[str, Any], envelope: dict[str, Any]) -> Non
     delivery = Delivery.from_envelope(envelope)
     row = build_row(delivery, delivery.webhook_description, job_try)
     try:
-        await wctx.writer.persist(row)
+        async with job_deadline(wctx.settings):
+            await wctx.writer.persist(row)
     except Exception as error:
-        await _handle_failure(wctx, row, error, job_try)
+        delay = await settle_failure(wctx, row, error, job_try)
+        if delay is not None:
+            raise Retry(defer=delay) from error
         return
     finally:
         JOB_DURATION.observe(time.perf_counter() - started)
+    count_processed(delivery, job_try)
+
+
+def count_processed(delivery: Delivery, job_try: int) -> None:
+    """Metrics of one delivery stored as processed."""
     JOBS.labels("processed").inc()
     JOB_TRIES.observe(job_try)
     DELIVERIES_PERSISTED.labels("processed").inc()
     DELIVERY_LAG.observe(max(0.0, time.time() - delivery.received_at_ms / 1000))
 
 
-async def _handle_failure(
+async def settle_failure(
     wctx: WorkerContext, row: PersistRow, error: Exception, job_try: int
-) -> None:
+) -> float | None:
+    """Seconds until the delivery should be tried again, or None once it is recorded as failed."""
     settings = wctx.settings
     reason = f"{type(error).__name__}: {error}"
     if is_transient(error) and job_try < settings.worker_max_tries:
@@ -99,20 +112,25 @@ async def _handle_failure(
             type(error).__name__,
             delay,
         )
+        await record_retry(wctx.pool, Attempt(row.payload_id, job_try, "delivery", "retry", reason))
         JOBS.labels("retried").inc()
-        raise Retry(defer=delay) from error
+        return delay
     log.error("delivery %s failed after %d tries: %s", row.payload_id, job_try, reason)
     try:
-        async with wctx.pool.acquire() as conn:
+        async with connection(wctx.pool) as conn:
             await persist_failed(conn, row, reason)
-    except Exception as store_error:
-        if is_transient(store_error):
-            # The database is away: keep the job alive until it can at least record the failure.
-            JOBS.labels("retried").inc()
-            raise Retry(defer=settings.worker_retry_max_seconds) from store_error
-        log.exception("delivery %s could not be stored; it is dropped", row.payload_id)
+    except asyncpg.ForeignKeyViolationError:
+        # Its webhook or board is gone (deleted after the delivery was accepted; deleting a
+        # webhook removes its deliveries too), or never matched: there is nowhere to keep it.
+        log.warning("delivery %s discarded: its webhook or board does not exist", row.payload_id)
         JOBS.labels("dropped").inc()
-        return
+        return None
+    except Exception as store_error:
+        # Never drop a delivery because recording its failure failed: try again later.
+        log.warning("delivery %s: failure not recorded (%s)", row.payload_id, store_error)
+        JOBS.labels("retried").inc()
+        return settings.worker_retry_max_seconds
     JOBS.labels("failed").inc()
     JOB_TRIES.observe(job_try)
     DELIVERIES_PERSISTED.labels("failed").inc()
+    return None

@@ -3,19 +3,25 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from arq import Worker
 from arq.connections import RedisSettings
 from arq.worker import func
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from shared.db import create_pool
-from shared.jobs import PROCESS_DELIVERY, deserialize_job, serialize_job
+from shared.jobs import PROCESS_DELIVERY, REPLAY_DELIVERY, deserialize_job, serialize_job
 from shared.settings import Settings
+from workers.batch_worker import BatchingWorker
 from workers.context import WorkerContext, store_worker_context, worker_context
 from workers.deliveries import process_delivery
-from workers.metrics_server import start_metrics_server
+from workers.delivery_batch import process_delivery_batch
+from workers.metrics_server import start_metrics_server, stop_metrics_server
 from workers.queue_stats import QueueStatsReporter
+from workers.replay import replay_delivery
 from workers.writer import DeliveryWriter
 
 log = logging.getLogger(__name__)
@@ -24,6 +30,9 @@ log = logging.getLogger(__name__)
 # function enforces WORKER_MAX_TRIES itself (and records the failure), so arq's own cap sits
 # far above it and is never what ends a delivery.
 _ARQ_MAX_TRIES = 1_000
+# Batches in flight at once per worker: enough to overlap Redis and PostgreSQL round trips,
+# few enough that the pool (8 connections) never runs dry.
+_MAX_BATCHES = 4
 
 
 def build_worker(settings: Settings, *, burst: bool = False, metrics: bool = True) -> Worker:
@@ -45,11 +54,16 @@ def build_worker(settings: Settings, *, burst: bool = False, metrics: bool = Tru
             wctx = worker_context(ctx)
             await wctx.writer.drain()
             await wctx.pool.close()
-        if server := ctx.get("metrics_server"):
-            server.shutdown()
+        stop_metrics_server(ctx.get("metrics_server"))
 
-    return Worker(
-        functions=[func(process_delivery, name=PROCESS_DELIVERY)],
+    return BatchingWorker(
+        run_batch=process_delivery_batch,
+        batch_size=settings.worker_batch_size,
+        max_batches=_MAX_BATCHES,
+        functions=[
+            func(process_delivery, name=PROCESS_DELIVERY),
+            func(replay_delivery, name=REPLAY_DELIVERY),
+        ],
         queue_name=settings.queue_name,
         redis_settings=RedisSettings.from_dsn(settings.rq_redis_url),
         on_startup=on_startup,
@@ -67,9 +81,26 @@ def build_worker(settings: Settings, *, burst: bool = False, metrics: bool = Tru
     )
 
 
+_REDIS_LOST = (RedisConnectionError, RedisTimeoutError, ConnectionError, OSError)
+
+
 def run_worker(settings: Settings) -> None:
-    """Run one worker process until it is told to stop."""
-    # arq's Worker binds to the event loop current when it is built; `run()` builds and owns
-    # that loop (and closes the Redis pool on exit). Building it outside `asyncio.run(...)`
-    # bound it to a different loop than the one running it, so the worker crashed at start.
-    build_worker(settings).run()
+    """Run one worker process until it is told to stop, reconnecting when Redis goes away."""
+    delay = 1.0
+    while True:
+        # arq's Worker binds to the event loop current when it is built; `run()` builds and
+        # owns that loop (and closes the Redis pool on exit). Building it outside
+        # `asyncio.run(...)` bound it to another loop, so the worker crashed at start.
+        worker = build_worker(settings)
+        try:
+            worker.run()
+        except _REDIS_LOST as error:
+            # arq's loop ends on a Redis error. Jobs it had started stay queued and another
+            # worker (or this one, back) takes them once their in-progress mark expires.
+            log.warning(
+                "worker lost Redis (%s); reconnecting in %.0fs", type(error).__name__, delay
+            )
+            time.sleep(delay)
+            delay = min(delay * 2, 10.0)
+            continue
+        return

@@ -16,6 +16,9 @@ class Stoppable(Protocol):
     def shutdown(self) -> None:
         """Stop serving."""
 
+    def server_close(self) -> None:
+        """Release the port."""
+
 
 def start_metrics_server(port: int) -> Stoppable | None:
     """Serve metrics on `port` (0 = off); on a taken port, warn once and serve nothing."""
@@ -32,3 +35,10 @@ def start_metrics_server(port: int) -> Stoppable | None:
         return None
     log.info("worker metrics on port %d", port)
     return server
+
+
+def stop_metrics_server(server: Stoppable | None) -> None:
+    """Stop serving and free the port (a reconnecting worker binds it again)."""
+    if server is not None:
+        server.shutdown()
+        server.server_close()

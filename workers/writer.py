@@ -7,6 +7,7 @@ import logging
 import asyncpg
 
 from shared.coalesce import Coalescer
+from shared.db import connection
 from shared.metrics import BATCH_SIZE
 from shared.queries.deliveries import PersistRow, persist_processed
 from shared.retry_policy import is_transient
@@ -35,10 +36,16 @@ class DeliveryWriter:
         if error is not None:
             raise error
 
+    async def write_batch(self, rows: list[PersistRow]) -> list[BaseException | None]:
+        """Store `rows` in one transaction (one by one if that fails); each row's error or None."""
+        if not rows:
+            return []
+        return await self._write(rows)
+
     async def _write(self, rows: list[PersistRow]) -> list[BaseException | None]:
         BATCH_SIZE.observe(len(rows))
         try:
-            async with self._pool.acquire() as conn:
+            async with connection(self._pool) as conn:
                 await persist_processed(conn, rows)
             return [None] * len(rows)
         except Exception as error:
@@ -51,7 +58,7 @@ class DeliveryWriter:
 
     async def _write_one(self, row: PersistRow) -> BaseException | None:
         try:
-            async with self._pool.acquire() as conn:
+            async with connection(self._pool) as conn:
                 await persist_processed(conn, [row])
         except Exception as error:
             return error

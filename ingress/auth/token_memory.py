@@ -148,7 +148,9 @@ class TokenMemory:
     async def refresh(self) -> None:
         """Read credential changes since the last read and apply them."""
         since = (self._read_at or datetime.now().astimezone()) - _OVERLAP
-        async with asyncio.timeout(3.0), self._pool.acquire() as conn:
+        # asyncpg's own timeouts (acquire here, command_timeout on the pool): cancelling a query
+        # from outside with asyncio.timeout can leave its connection mid-operation.
+        async with self._pool.acquire(timeout=3.0) as conn:
             changes = await fetch_agent_auth_changes(conn, since)
         self.apply(changes)
 
@@ -157,7 +159,7 @@ class TokenMemory:
             await asyncio.sleep(self._refresh_seconds)
             try:
                 await self.refresh()
-            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:
+            except Exception as error:  # any failure: keep polling, verify afresh meanwhile
                 if not self._failing:
                     self._failing = True
                     log.warning(

@@ -23,8 +23,9 @@ async def healthz(request: web.Request) -> web.Response:
 
 async def _check_postgres(request: web.Request) -> bool:
     try:
-        async with asyncio.timeout(_CHECK_TIMEOUT), request.app[DB_POOL].acquire() as conn:
-            await conn.fetchval("SELECT 1")
+        # asyncpg's own timeouts leave the connection usable; an outside cancel may not.
+        async with request.app[DB_POOL].acquire(timeout=_CHECK_TIMEOUT) as conn:
+            await conn.fetchval("SELECT 1", timeout=_CHECK_TIMEOUT)
     except Exception:
         return False
     return True

@@ -41,19 +41,24 @@ async def read_body(request: web.Request, limit: int, timeout: float) -> bytes:
     declared = request.content_length
     if declared is not None and declared > limit:
         raise PayloadTooLarge(f"Payload exceeds {limit} bytes.")
-    chunks: list[bytes] = []
-    size = 0
-    try:
-        async with asyncio.timeout(timeout):
-            while chunk := await request.content.readany():
-                size += len(chunk)
-                if size > limit:
-                    raise PayloadTooLarge(f"Payload exceeds {limit} bytes.")
-                chunks.append(chunk)
-    except TimeoutError:
-        raise DomainError(
-            "Timed out reading the request body.", headers={"Connection": "close"}
-        ) from None
+    content = request.content
+    # Most bodies have fully arrived with the headers: take them without arming a timer.
+    chunks = [content.read_nowait()]
+    size = len(chunks[0])
+    if size > limit:
+        raise PayloadTooLarge(f"Payload exceeds {limit} bytes.")
+    if not content.at_eof():
+        try:
+            async with asyncio.timeout(timeout):
+                while chunk := await content.readany():
+                    size += len(chunk)
+                    if size > limit:
+                        raise PayloadTooLarge(f"Payload exceeds {limit} bytes.")
+                    chunks.append(chunk)
+        except TimeoutError:
+            raise DomainError(
+                "Timed out reading the request body.", headers={"Connection": "close"}
+            ) from None
     return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 

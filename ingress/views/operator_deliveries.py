@@ -13,8 +13,9 @@ from ingress.validation import json_response, page_body, page_params, path_uuid
 from ingress.views.operator_webhooks import WEBHOOK_NOT_FOUND
 from shared.errors import NotFound, ValidationFailed
 from shared.queries import deliveries as queries
+from shared.queries.attempts import list_attempts
 from shared.queries.webhooks import webhook_on_board
-from shared.schemas.deliveries import DELIVERY_STATUSES, delivery_json
+from shared.schemas.deliveries import DELIVERY_STATUSES, attempt_json, delivery_json
 
 
 def _status_filter(request: web.Request) -> str | None:
@@ -48,12 +49,13 @@ async def list_deliveries(request: web.Request) -> web.Response:
 
 
 async def get_delivery(request: web.Request) -> web.Response:
-    """`GET …/payloads/{payload_id}`."""
+    """`GET …/payloads/{payload_id}`, with its attempt history (tries and replays)."""
     await require_user(request)
     board_id, webhook_id = path_uuid(request, "board_id"), path_uuid(request, "webhook_id")
     payload_id = path_uuid(request, "payload_id")
     async with request.app[DB_POOL].acquire() as conn:
         row = await queries.get_delivery(conn, board_id, webhook_id, payload_id)
-    if row is None:
-        raise NotFound("Delivery not found.")
-    return json_response(delivery_json(row))
+        if row is None:
+            raise NotFound("Delivery not found.")
+        history = await list_attempts(conn, payload_id)
+    return json_response({**delivery_json(row), "history": [attempt_json(a) for a in history]})

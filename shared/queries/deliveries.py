@@ -11,6 +11,7 @@ import asyncpg
 import orjson
 
 from shared.db import Conn
+from shared.queries.attempts import error_text
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +50,14 @@ FROM unnest($1::uuid[], $2::uuid[], $3::uuid[], $4::bytea[], $5::text[], $6::tex
     AS r(id, board_id, webhook_id, raw_body, payload, headers, source_ip, content_type,
          sender_delivery_id, received_at, attempts)
 ON CONFLICT DO NOTHING
+RETURNING id, attempts
+"""
+
+# Only rows this statement stored get a history entry: a job run twice records one attempt.
+_INSERT_PAYLOADS_WITH_ATTEMPTS = f"""
+WITH stored AS ({_INSERT_PAYLOADS})
+INSERT INTO webhook_payload_attempts (payload_id, attempt, kind, outcome)
+SELECT id, attempts, 'delivery', 'processed' FROM stored
 """
 
 _INSERT_WORK = """
@@ -84,7 +93,7 @@ async def persist_processed(conn: Conn, rows: list[PersistRow]) -> None:
     """Store processed deliveries with their memory entries and tasks, in one transaction."""
     async with conn.transaction():
         await conn.execute(
-            _INSERT_PAYLOADS,
+            _INSERT_PAYLOADS_WITH_ATTEMPTS,
             [r.payload_id for r in rows],
             [r.board_id for r in rows],
             [r.webhook_id for r in rows],
@@ -112,27 +121,45 @@ async def write_work(conn: Conn, rows: list[PersistRow]) -> None:
 
 
 async def persist_failed(conn: Conn, row: PersistRow, error: str) -> None:
-    """Keep a delivery that could not be processed as `failed`, replayable later."""
+    """Keep a delivery that could not be processed as `failed`, replayable later.
+
+    Its text fields are made storable first (NUL cannot live in PostgreSQL text), so data that
+    broke processing can still be kept for an operator to look at; the raw body stays whole.
+    """
     await conn.execute(
         """
-        INSERT INTO webhook_payloads (id, board_id, webhook_id, raw_body, payload, headers,
-            source_ip, content_type, sender_delivery_id, received_at, status, attempts, last_error)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'failed', $11, $12)
-        ON CONFLICT DO NOTHING
+        WITH stored AS (
+            INSERT INTO webhook_payloads (id, board_id, webhook_id, raw_body, payload, headers,
+                source_ip, content_type, sender_delivery_id, received_at, status, attempts,
+                last_error)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, 'failed', $11, $12)
+            ON CONFLICT DO NOTHING
+            RETURNING id, attempts, last_error
+        )
+        INSERT INTO webhook_payload_attempts (payload_id, attempt, kind, outcome, error)
+        SELECT id, attempts, 'delivery', 'failed', last_error FROM stored
         """,
         row.payload_id,
         row.board_id,
         row.webhook_id,
         row.raw_body,
         row.payload,
-        row.headers,
-        row.source_ip,
-        row.content_type,
-        row.sender_delivery_id,
+        {_clean(k): _clean(v) for k, v in row.headers.items()},
+        _clean(row.source_ip),
+        _clean_optional(row.content_type),
+        _clean_optional(row.sender_delivery_id),
         row.received_at,
         row.attempts,
-        error[:2000],
+        error_text(error),
     )
+
+
+def _clean(text: str) -> str:
+    return text.replace("\x00", "\ufffd")
+
+
+def _clean_optional(text: str | None) -> str | None:
+    return None if text is None else _clean(text)
 
 
 # raw_body, not the payload column: that is NULL when PostgreSQL could not hold the value.

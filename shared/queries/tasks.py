@@ -26,7 +26,7 @@ async def list_tasks(
     unassigned: bool | None = None,
     limit: int = 50,
     offset: int = 0,
-) -> tuple[list[asyncpg.Record], int]:
+) -> tuple[list[dict[str, Any]], int]:
     """A page of a board's tasks, newest first, and how many match in all."""
     where = ["board_id = $1"]
     args: list[Any] = [board_id]
@@ -41,15 +41,28 @@ async def list_tasks(
     elif unassigned is False:
         where.append("assigned_agent_id IS NOT NULL")
     condition = " AND ".join(where)
-    total: int = await conn.fetchval(f"SELECT count(*) FROM tasks WHERE {condition}", *args)
+    # One round trip for the page and the total (agents poll this): the window count is
+    # computed before LIMIT. Only a page past the end needs a separate count.
     rows = await conn.fetch(
-        f"SELECT {TASK_COLUMNS} FROM tasks WHERE {condition}"
+        f"SELECT {TASK_COLUMNS}, count(*) OVER () AS total_matching FROM tasks WHERE {condition}"
         f" ORDER BY created_at DESC, id DESC LIMIT ${len(args) + 1} OFFSET ${len(args) + 2}",
         *args,
         limit,
         offset,
     )
-    return rows, total
+    if rows:
+        total = int(rows[0]["total_matching"])
+    elif offset == 0:
+        total = 0
+    else:
+        total = int(await conn.fetchval(f"SELECT count(*) FROM tasks WHERE {condition}", *args))
+    return [_without_total(row) for row in rows], total
+
+
+def _without_total(row: asyncpg.Record) -> dict[str, Any]:
+    task = dict(row)
+    del task["total_matching"]
+    return task
 
 
 async def create_task(

@@ -28,3 +28,14 @@ def delivery_json(row: asyncpg.Record) -> dict[str, Any]:
         "last_error": row["last_error"],
         "processed_at": row["processed_at"],
     }
+
+
+def attempt_json(row: asyncpg.Record) -> dict[str, Any]:
+    """One entry of a delivery's attempt history."""
+    return {
+        "attempt": row["attempt"],
+        "kind": row["kind"],
+        "outcome": row["outcome"],
+        "error": row["error"],
+        "at": row["at"],
+    }

@@ -9,7 +9,8 @@ import asyncpg
 from pytest_aiohttp import AiohttpClient
 
 from ingress.app import create_app
-from tests.conftest import PrivateDatabase, make_settings
+from tests.conftest import make_settings
+from tests.support.databases import PrivateDatabase
 from tests.support.factories import Factory
 from tests.support.http import ingest_path
 from tests.support.servers import PrivateRedis
@@ -83,7 +84,7 @@ async def test_readyz_names_redis_when_it_is_down(
 
 
 async def test_readyz_names_postgres_when_it_is_down(
-    aiohttp_client: AiohttpClient, local_token: str, private_database: PrivateDatabase
+    private_database: PrivateDatabase, aiohttp_client: AiohttpClient, local_token: str
 ) -> None:
     database = private_database
     settings = make_settings(database.url, local_token)
@@ -101,7 +102,7 @@ async def test_readyz_names_postgres_when_it_is_down(
 
 
 async def test_ingest_keeps_working_while_postgres_is_down(
-    aiohttp_client: AiohttpClient, local_token: str, private_database: PrivateDatabase
+    private_database: PrivateDatabase, aiohttp_client: AiohttpClient, local_token: str
 ) -> None:
     from shared.db import create_pool
     from tests.support.factories import Factory as RowFactory

@@ -1,55 +1,61 @@
-"""Sliding-window rate-limit arithmetic and the memory limiter."""
+"""Sliding-log rate limiting: the limit holds over every rolling window."""
 
 from __future__ import annotations
 
-from shared.ratelimit import MemoryRateLimiter, decide
+import random
+
+from shared.ratelimit import MemoryRateLimiter, retry_after_seconds
 from shared.settings import RateLimit
 
-LIMIT = RateLimit(10, 60)
+
+def test_admits_exactly_the_limit_then_refuses_with_retry_after() -> None:
+    limiter = MemoryRateLimiter(RateLimit(10, 60))
+    results = [limiter.hit("a", 1000.0 + i) for i in range(12)]
+    assert [r.allowed for r in results] == [True] * 10 + [False] * 2
+    # The oldest admitted (t=1000) leaves the window at 1060; asked at 1011: 49 s.
+    assert results[-1].retry_after == 49
 
 
-def test_under_the_limit_passes() -> None:
-    assert decide(0, 9, 0.5, LIMIT).allowed
+def test_clients_are_limited_separately() -> None:
+    limiter = MemoryRateLimiter(RateLimit(1, 60))
+    assert limiter.hit("a", 0.0).allowed
+    assert not limiter.hit("a", 1.0).allowed
+    assert limiter.hit("b", 1.0).allowed
 
 
-def test_current_window_full_is_refused_with_retry_after() -> None:
-    decision = decide(0, 10, 0.5, LIMIT)
-    assert not decision.allowed
-    assert 30 <= decision.retry_after <= 60
+def test_a_window_boundary_gives_no_extra_allowance() -> None:
+    # Fixed and approximated windows let a client send the limit just before a boundary and
+    # again just after it. A sliding log does not.
+    limiter = MemoryRateLimiter(RateLimit(3, 60))
+    assert all(limiter.hit("a", 59.9).allowed for _ in range(3))
+    assert not limiter.hit("a", 60.1).allowed
+    assert not limiter.hit("a", 119.8).allowed
+    assert limiter.hit("a", 120.0).allowed
 
 
-def test_previous_window_weighs_by_overlap() -> None:
-    # 20 in the previous window, 25 % into this one: estimate 15 → refused.
-    assert not decide(20, 0, 0.25, LIMIT).allowed
-    # 60 % into this one: estimate 8 → passes.
-    assert decide(20, 0, 0.6, LIMIT).allowed
+def test_never_more_than_the_limit_in_any_rolling_window() -> None:
+    rng = random.Random(7)
+    limit = RateLimit(5, 10)
+    limiter = MemoryRateLimiter(limit)
+    now, admitted = 0.0, []
+    for _ in range(5000):
+        now += rng.expovariate(2.0)
+        if limiter.hit("a", now).allowed:
+            admitted.append(now)
+    for i, start in enumerate(admitted):
+        in_window = [t for t in admitted[i:] if t < start + limit.window_seconds]
+        assert len(in_window) <= limit.requests
+    assert len(admitted) > 500  # it does admit, at about the limit's rate
 
 
-def test_retry_after_is_when_the_weight_has_fallen_enough() -> None:
-    decision = decide(20, 0, 0.25, LIMIT)
-    # Passes once 20 * (1 - e) < 10, i.e. e > 0.5: 0.25 of the window (15 s) from now.
-    assert decision.retry_after == 15
-
-
-def test_memory_limiter_admits_exactly_the_limit_per_client() -> None:
-    limiter = MemoryRateLimiter(LIMIT)
-    now = 1_000_020.0  # early in a window
-    results = [limiter.hit("a", now).allowed for _ in range(15)]
-    assert results.count(True) == 10
-    assert limiter.hit("b", now).allowed  # another client is not affected
-
-
-def test_memory_limiter_recovers_over_time() -> None:
-    limiter = MemoryRateLimiter(RateLimit(2, 10))
-    assert limiter.hit("a", 100.0).allowed
-    assert limiter.hit("a", 100.1).allowed
-    assert not limiter.hit("a", 100.2).allowed
-    assert limiter.hit("a", 125.0).allowed  # two windows later nothing weighs
-
-
-def test_memory_limiter_forgets_idle_clients() -> None:
+def test_idle_clients_are_forgotten() -> None:
     limiter = MemoryRateLimiter(RateLimit(2, 10))
     for i in range(100):
         limiter.hit(f"client-{i}", 100.0)
     limiter.hit("late", 140.0)
-    assert len(limiter._counts) == 1
+    assert len(limiter._logs) == 1  # the memory bound is the behaviour under test
+
+
+def test_retry_after_is_at_least_one_second() -> None:
+    assert retry_after_seconds(100.0, 159.99, 60) == 1
+    assert retry_after_seconds(100.0, 130.0, 60) == 30

@@ -1,0 +1,52 @@
+"""Pre-fill the queue through the ingress's own enqueue path (DeliveryQueue's batched Lua)."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+
+from redis.asyncio import Redis
+
+from bench.env import Target
+from ingress.delivery_queue import DeliveryQueue
+from shared.jobs import Delivery
+
+BODY = (
+    b'{"action":"opened","number":1347,"repository":{"id":1296269,"full_name":"octo/hello",'
+    b'"private":false},"sender":{"login":"octocat","id":1,"type":"User"},"pull_request":'
+    b'{"title":"Amazing new feature","body":"Please pull these awesome changes in!",'
+    b'"state":"open","draft":false,"additions":100,"deletions":3,"changed_files":5}}'
+)
+HEADERS = {"content-type": "application/json", "user-agent": "bench/1.0", "x-github-event": "pr"}
+
+
+async def fill_queue(redis_url: str, queue_name: str, target: Target, count: int) -> float:
+    """Enqueue `count` deliveries; return the seconds it took."""
+    redis = Redis.from_url(redis_url)
+    queue = DeliveryQueue(
+        redis, queue_name=queue_name, namespace="mc", dedup_ttl_seconds=60, timeout_seconds=30
+    )
+    started = time.perf_counter()
+    try:
+        now_ms = int(time.time() * 1000)
+        for offset in range(0, count, 5_000):
+            batch = [
+                Delivery(
+                    payload_id=str(uuid.uuid4()),
+                    board_id=str(target.board_id),
+                    webhook_id=str(target.webhook_id),
+                    body=BODY,
+                    headers=HEADERS,
+                    source_ip="127.0.0.1",
+                    content_type="application/json",
+                    received_at_ms=now_ms,
+                    webhook_description="bench",
+                )
+                for _ in range(min(5_000, count - offset))
+            ]
+            await asyncio.gather(*(queue.enqueue(d) for d in batch))
+        await queue.drain()
+    finally:
+        await redis.aclose()
+    return time.perf_counter() - started

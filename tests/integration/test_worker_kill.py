@@ -1,0 +1,111 @@
+"""A worker SIGKILLed mid-job loses nothing: another worker processes every delivery, once."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import uuid
+from pathlib import Path
+
+import asyncpg
+from redis.asyncio import Redis
+
+from shared.settings import Settings
+from tests.integration.test_delivery_faults import enqueue
+from tests.support.deliveries import make_delivery, work_counts
+from tests.support.factories import Factory
+from tests.support.operator_api import eventually
+
+ROOT = Path(__file__).resolve().parents[2]
+JOB_TIMEOUT = 2  # in-progress markers of a dead worker expire after this + 10 s
+
+
+async def start_worker(settings: Settings) -> asyncio.subprocess.Process:
+    """`python -m cli.main worker` as a real process on the test's database and queue."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": settings.database_url or "",
+        "RQ_REDIS_URL": settings.rq_redis_url,
+        "REDIS_NAMESPACE": settings.redis_namespace,
+        "AUTH_MODE": "local",
+        "LOCAL_AUTH_TOKEN": settings.local_auth_token or "",
+        "WORKER_METRICS_PORT": "0",
+        "WORKER_JOB_TIMEOUT_SECONDS": str(JOB_TIMEOUT),
+        "WORKER_MAX_TRIES": "100",
+        "WORKER_RETRY_BASE_SECONDS": "0.05",
+        "WORKER_RETRY_MAX_SECONDS": "0.2",
+    }
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "cli.main",
+        "worker",
+        cwd=ROOT,
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
+
+
+async def test_a_worker_killed_mid_job_loses_nothing(
+    settings: Settings, factory: Factory, db: asyncpg.Pool
+) -> None:
+    board = await factory.board()
+    await factory.agent(board, lead=True)
+    hook = await factory.webhook(board)
+    deliveries = [make_delivery(board, hook, b'{"n": %d}' % i) for i in range(30)]
+    ids = [uuid.UUID(d.payload_id) for d in deliveries]
+    # Every write waits on this lock, so the first worker's jobs are all mid-flight.
+    locker = await db.acquire()
+    lock = locker.transaction()
+    await lock.start()
+    await locker.execute("LOCK TABLE webhook_payloads IN ACCESS EXCLUSIVE MODE")
+    locked = True
+    redis = Redis.from_url(settings.rq_redis_url)
+    first = second = None
+    try:
+        await enqueue(settings, deliveries)
+        first = await start_worker(settings)
+        in_progress = [f"arq:in-progress:{d.payload_id}" for d in deliveries]
+
+        async def mid_job() -> bool:
+            return bool(await redis.exists(*in_progress))
+
+        await eventually(mid_job, timeout=30)
+        first.kill()
+        await first.wait()
+        await lock.rollback()
+        locked = False
+        assert await db.fetchval("SELECT count(*) FROM webhook_payloads") == 0
+
+        second = await start_worker(settings)
+
+        async def all_processed() -> bool:
+            stored = await db.fetchval(
+                "SELECT count(*) FROM webhook_payloads WHERE id = ANY($1::uuid[])"
+                " AND status = 'processed'",
+                ids,
+            )
+            return bool(stored == len(ids))
+
+        # Jobs the dead worker held run again once its in-progress markers expire.
+        await eventually(all_processed, timeout=JOB_TIMEOUT + 10 + 30)
+        second.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(second.wait(), 30)
+    finally:
+        for process in (first, second):
+            if process is not None and process.returncode is None:
+                process.kill()
+                await process.wait()
+        if locked:
+            await lock.rollback()
+        await db.release(locker)
+        await redis.aclose()
+    for payload_id in ids:
+        assert await work_counts(db, payload_id) == (1, 1, 1)
+    processed = await db.fetchval(
+        "SELECT count(*) FROM webhook_payload_attempts WHERE outcome = 'processed'"
+    )
+    assert processed == len(ids)

@@ -1,0 +1,48 @@
+"""The benchmark's agent-polling pieces: the GET wrk script and the summary lines."""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+
+from bench.run import table
+from bench.wrk import write_script
+
+
+def test_get_script_sends_the_header_and_no_body(tmp_path: Path) -> None:
+    token = secrets.token_urlsafe(16)
+    script = write_script(tmp_path, None, {"X-Agent-Token": token}, method="GET", name="a.lua")
+    text = script.read_text()
+    assert script.name == "a.lua"
+    assert 'wrk.method = "GET"' in text
+    assert f'wrk.headers["X-Agent-Token"] = "{token}"' in text
+    assert "wrk.body" not in text
+
+
+def test_post_script_still_carries_the_body(tmp_path: Path) -> None:
+    text = write_script(tmp_path, '{"a": "b"}', {}).read_text()
+    assert 'wrk.method = "POST"' in text
+    assert 'wrk.body = "{\\"a\\": \\"b\\"}"' in text
+
+
+def test_table_reports_agent_polling_ratio_and_window_counters() -> None:
+    results = {
+        "machine": {"cpus": 2, "loadavg_at_start": [1.0, 1.0, 1.0], "loadavg_at_end": [1.0]},
+        "agent_polling": {
+            "max": {
+                "rps": 600.0,
+                "non_2xx": 0,
+                "socket_errors": 0,
+                "latency_ms": {"p50": 1.0, "p99": 2.0},
+            },
+            "ratio_rps": 0.3,
+            "bare": {"rps": 2000.0, "source": "phase (a) of this run"},
+            "auth_in_window": {"cached": 1800, "pbkdf2_runs": 0},
+            "seconds_from_verification_to_window_end": 4.5,
+            "token_memory_seconds": 60.0,
+        },
+    }
+    lines = "\n".join(table(results))
+    assert "(f) agent poll, remembered token" in lines
+    assert "ratio f/a rps: 0.300" in lines
+    assert "1800 remembered, 0 PBKDF2 runs" in lines

@@ -1,0 +1,53 @@
+"""Run a batch of claimed delivery jobs: one transaction for all, each job's own outcome."""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any
+
+from shared.jobs import Delivery, deserialize_job
+from shared.metrics import JOB_DURATION, JOBS
+from workers.batch import ClaimedJob, JobOutcome
+from workers.context import worker_context
+from workers.deliveries import build_row, count_processed, settle_failure
+from workers.lifecycle import job_deadline
+
+log = logging.getLogger(__name__)
+
+
+async def process_delivery_batch(ctx: dict[str, Any], jobs: list[ClaimedJob]) -> list[JobOutcome]:
+    """Persist the deliveries of `jobs` together; retry or fail each one on its own."""
+    wctx = worker_context(ctx)
+    started = time.perf_counter()
+    outcomes: list[JobOutcome] = []
+    pending = []
+    for job in jobs:
+        try:
+            delivery = Delivery.from_envelope(deserialize_job(job.data)["a"][0])
+            row = build_row(delivery, delivery.webhook_description, job.tries)
+        except Exception:
+            # Not a delivery we can read (it did not come from our ingress): nothing to keep.
+            log.exception("job %s is not a readable delivery; discarding it", job.job_id)
+            JOBS.labels("dropped").inc()
+            outcomes.append(JobOutcome(job.job_id))
+            continue
+        pending.append((job, delivery, row))
+    errors: list[BaseException | None]
+    try:
+        async with job_deadline(wctx.settings):
+            errors = await wctx.writer.write_batch([row for _, _, row in pending])
+    except TimeoutError as timeout:  # a transient failure: every job of the batch retries
+        errors = [timeout] * len(pending)
+    for (job, delivery, row), error in zip(pending, errors, strict=True):
+        if error is None:
+            count_processed(delivery, job.tries)
+            outcomes.append(JobOutcome(job.job_id))
+        else:
+            exception = error if isinstance(error, Exception) else RuntimeError(str(error))
+            delay = await settle_failure(wctx, row, exception, job.tries)
+            outcomes.append(JobOutcome(job.job_id, delay))
+    elapsed = time.perf_counter() - started
+    for _ in jobs:
+        JOB_DURATION.observe(elapsed)
+    return outcomes
