@@ -22,6 +22,7 @@ from shared.settings import Settings, load_settings
 log = logging.getLogger(__name__)
 
 SHUTDOWN_TIMEOUT_SECONDS = 30.0
+KEEPALIVE_TIMEOUT_SECONDS = 75.0
 
 
 def serve(settings: Settings, host: str, port: int, *, reuse_port: bool = False) -> None:
@@ -34,6 +35,9 @@ def serve(settings: Settings, host: str, port: int, *, reuse_port: bool = False)
         access_log=None,
         print=None,
         shutdown_timeout=SHUTDOWN_TIMEOUT_SECONDS,
+        # aiohttp keeps an idle connection for an hour by default; a minute is plenty for
+        # senders and agents, and bounds what idle (or slow-loris) clients can hold.
+        keepalive_timeout=KEEPALIVE_TIMEOUT_SECONDS,
         handle_signals=True,
     )
 
