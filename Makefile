@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 $(BIN)/mission-control: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test,dev-servers]'
+	$(BIN)/pip install --quiet -e '.[test,dev-servers,bench]'
 	@touch $@
 
 dev: $(BIN)/mission-control  ## run migrate + ingress + worker (embedded PostgreSQL/Redis unless DATABASE_URL is set)

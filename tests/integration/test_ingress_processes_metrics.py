@@ -22,6 +22,7 @@ from shared.settings import Settings
 from tests.support.factories import Factory
 from tests.support.http import ingest_path
 from tests.support.metrics import parse_samples, total, value
+from tests.support.process_env import service_env
 from tests.support.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,17 +55,12 @@ def _own_folders(tmp_path: Path) -> list[Path]:
 async def ingress(settings: Settings, tmp_path: Path, extra: dict[str, str]) -> AsyncIterator[int]:
     """Run the real two-process ingress; yield its port; stop it with SIGTERM."""
     port = free_port()
-    env = {
-        **{k: v for k, v in os.environ.items() if k != "PROMETHEUS_MULTIPROC_DIR"},
-        "DATABASE_URL": settings.database_url or "",
-        "RQ_REDIS_URL": settings.rq_redis_url,
-        "REDIS_NAMESPACE": settings.redis_namespace,
-        "AUTH_MODE": "local",
-        "LOCAL_AUTH_TOKEN": settings.local_auth_token or "",
-        "WEBHOOK_RATE_LIMIT": "100000/60",
-        "TMPDIR": str(tmp_path),  # where the ingress makes its own metrics folder
+    env = service_env(
+        settings,
+        WEBHOOK_RATE_LIMIT="100000/60",
+        TMPDIR=str(tmp_path),  # where the ingress makes its own metrics folder
         **extra,
-    }
+    )
     log_path = tmp_path / "ingress.log"
     with log_path.open("wb") as log_file:
         process = subprocess.Popen(  # noqa: ASYNC220 (started once, waited on in a thread)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sys
 import time
@@ -17,6 +16,7 @@ from ingress.delivery_queue import DeliveryQueue
 from shared.jobs import Delivery
 from shared.settings import Settings
 from tests.support.factories import Factory
+from tests.support.process_env import service_env
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -51,15 +51,7 @@ async def test_worker_command_processes_a_queued_delivery_and_stops_cleanly(
         )
     finally:
         await redis.aclose()
-    env = {
-        **os.environ,
-        "DATABASE_URL": settings.database_url or "",
-        "RQ_REDIS_URL": settings.rq_redis_url,
-        "REDIS_NAMESPACE": settings.redis_namespace,
-        "AUTH_MODE": "local",
-        "LOCAL_AUTH_TOKEN": settings.local_auth_token or "",
-        "WORKER_METRICS_PORT": "0",
-    }
+    env = service_env(settings)
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

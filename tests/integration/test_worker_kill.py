@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sys
 import uuid
@@ -17,6 +16,7 @@ from tests.integration.test_delivery_faults import enqueue
 from tests.support.deliveries import make_delivery, work_counts
 from tests.support.factories import Factory
 from tests.support.operator_api import eventually
+from tests.support.process_env import service_env
 
 ROOT = Path(__file__).resolve().parents[2]
 JOB_TIMEOUT = 2  # in-progress markers of a dead worker expire after this + 10 s
@@ -24,19 +24,13 @@ JOB_TIMEOUT = 2  # in-progress markers of a dead worker expire after this + 10 s
 
 async def start_worker(settings: Settings) -> asyncio.subprocess.Process:
     """`python -m cli.main worker` as a real process on the test's database and queue."""
-    env = {
-        **os.environ,
-        "DATABASE_URL": settings.database_url or "",
-        "RQ_REDIS_URL": settings.rq_redis_url,
-        "REDIS_NAMESPACE": settings.redis_namespace,
-        "AUTH_MODE": "local",
-        "LOCAL_AUTH_TOKEN": settings.local_auth_token or "",
-        "WORKER_METRICS_PORT": "0",
-        "WORKER_JOB_TIMEOUT_SECONDS": str(JOB_TIMEOUT),
-        "WORKER_MAX_TRIES": "100",
-        "WORKER_RETRY_BASE_SECONDS": "0.05",
-        "WORKER_RETRY_MAX_SECONDS": "0.2",
-    }
+    env = service_env(
+        settings,
+        WORKER_JOB_TIMEOUT_SECONDS=str(JOB_TIMEOUT),
+        WORKER_MAX_TRIES="100",
+        WORKER_RETRY_BASE_SECONDS="0.05",
+        WORKER_RETRY_MAX_SECONDS="0.2",
+    )
     return await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 import socket
 import sys
@@ -20,6 +19,7 @@ import pytest
 from shared.settings import Settings
 from tests.support.factories import Factory
 from tests.support.metrics import parse_samples, value
+from tests.support.process_env import service_env
 from tests.support.queueing import enqueue_deliveries
 from tests.support.servers import free_port
 from workers.metrics_server import start_metrics_server, stop_metrics_server
@@ -44,16 +44,7 @@ async def worker_process(
     settings: Settings, port: int, extra: dict[str, str]
 ) -> AsyncIterator[asyncio.subprocess.Process]:
     """The real `mission-control worker`, stopped with SIGTERM (its exit status is checked)."""
-    env = {
-        **os.environ,
-        "DATABASE_URL": settings.database_url or "",
-        "RQ_REDIS_URL": settings.rq_redis_url,
-        "REDIS_NAMESPACE": settings.redis_namespace,
-        "AUTH_MODE": "local",
-        "LOCAL_AUTH_TOKEN": settings.local_auth_token or "",
-        "WORKER_METRICS_PORT": str(port),
-        **extra,
-    }
+    env = service_env(settings, WORKER_METRICS_PORT=str(port), **extra)
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sys
 import time
@@ -17,6 +16,7 @@ import pytest
 from shared.settings import Settings
 from tests.support.factories import Factory
 from tests.support.http import ingest_path
+from tests.support.process_env import service_env
 from tests.support.servers import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,18 +32,12 @@ async def ingress_processes(
 ) -> AsyncIterator[tuple[int, asyncio.subprocess.Process]]:
     """`mission-control ingress --processes 4` with the redis limiter; its port."""
     port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": settings.database_url or "",
-        "RQ_REDIS_URL": settings.rq_redis_url,
-        "REDIS_NAMESPACE": settings.redis_namespace,
-        "AUTH_MODE": "local",
-        "LOCAL_AUTH_TOKEN": settings.local_auth_token or "",
-        "RATE_LIMIT_BACKEND": "redis",
-        "WEBHOOK_RATE_LIMIT": f"{LIMIT}/600",
-        "LOG_LEVEL": "WARNING",
-    }
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    env = service_env(
+        settings,
+        RATE_LIMIT_BACKEND="redis",
+        WEBHOOK_RATE_LIMIT=f"{LIMIT}/600",
+        LOG_LEVEL="WARNING",
+    )
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
