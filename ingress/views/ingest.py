@@ -17,22 +17,10 @@ from ingress.keys import CLIENT_IP, DELIVERY_QUEUE, SETTINGS, WEBHOOK_CONFIGS, W
 from shared.errors import DomainError, Forbidden, Gone, NotFound, PayloadTooLarge, RateLimited
 from shared.headers import kept_headers, sender_delivery_id
 from shared.jobs import Delivery
-from shared.metrics import INGEST_OUTCOMES, RATE_LIMITED
+from shared.metrics import INGEST_OUTCOME_NAMES, INGEST_OUTCOMES, RATE_LIMITED
 from shared.signatures import SignatureError, verify_signature
 
-_OUTCOME = {
-    name: INGEST_OUTCOMES.labels(name)
-    for name in (
-        "accepted",
-        "duplicate",
-        "rate_limited",
-        "not_found",
-        "disabled",
-        "too_large",
-        "bad_signature",
-        "queue_unavailable",
-    )
-}
+_OUTCOME = {name: INGEST_OUTCOMES.labels(name) for name in INGEST_OUTCOME_NAMES}
 _WEBHOOK_RATE_LIMITED = RATE_LIMITED.labels("webhook")
 
 

@@ -20,8 +20,8 @@ async def replay_delivery(request: web.Request) -> web.Response:
     board_id, webhook_id = path_uuid(request, "board_id"), path_uuid(request, "webhook_id")
     payload_id = path_uuid(request, "payload_id")
     async with request.app[DB_POOL].acquire() as conn:
-        row = await queries.get_delivery(conn, board_id, webhook_id, payload_id)
-    if row is None:
+        exists = await queries.delivery_exists(conn, board_id, webhook_id, payload_id)
+    if not exists:
         raise NotFound("Delivery not found.")
     settings = request.app[SETTINGS]
     try:

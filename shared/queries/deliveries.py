@@ -195,6 +195,19 @@ async def list_deliveries(
     return list(rows), int(total)
 
 
+async def delivery_exists(
+    conn: Conn, board_id: uuid.UUID, webhook_id: uuid.UUID, payload_id: uuid.UUID
+) -> bool:
+    """Whether this board's webhook has this stored delivery (without reading its body)."""
+    found = await conn.fetchval(
+        "SELECT 1 FROM webhook_payloads WHERE id = $1 AND board_id = $2 AND webhook_id = $3",
+        payload_id,
+        board_id,
+        webhook_id,
+    )
+    return found is not None
+
+
 async def get_delivery(
     conn: Conn, board_id: uuid.UUID, webhook_id: uuid.UUID, payload_id: uuid.UUID
 ) -> asyncpg.Record | None:
