@@ -9,6 +9,7 @@ from redis.asyncio import Redis
 from ingress.config_cache import WebhookConfigCache
 from ingress.delivery_queue import DeliveryQueue
 from ingress.rate_limit import RateLimiter
+from ingress.task_pages import TaskPageCache
 from shared.settings import Settings
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -18,6 +19,7 @@ WEBHOOK_CONFIGS = web.AppKey("webhook_configs", WebhookConfigCache)
 DELIVERY_QUEUE = web.AppKey("delivery_queue", DeliveryQueue)
 WEBHOOK_LIMITER = web.AppKey("webhook_limiter", RateLimiter)
 AGENT_AUTH_LIMITER = web.AppKey("agent_auth_limiter", RateLimiter)
+TASK_PAGES = web.AppKey("task_pages", TaskPageCache)
 
 # Per-request values, set by the request-context middleware.
 REQUEST_ID = web.RequestKey("request_id", str)

@@ -113,5 +113,6 @@ def install(app: web.Application, settings: Settings) -> None:
     app.cleanup_ctx.extend([postgres_ctx, queue_ctx, webhook_configs_ctx, rate_limiters_ctx])
     # Imported here: the auth modules import this one (StartupError) and ingress.keys.
     from ingress.auth.context import agent_auth_ctx, clerk_ctx
+    from ingress.task_changes import task_pages_ctx
 
-    app.cleanup_ctx.extend([agent_auth_ctx, clerk_ctx])
+    app.cleanup_ctx.extend([agent_auth_ctx, clerk_ctx, task_pages_ctx])

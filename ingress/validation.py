@@ -108,6 +108,16 @@ def page_body(items: list[Any], total: int, page: Page) -> dict[str, Any]:
     return {"items": items, "total": total, "limit": page.limit, "offset": page.offset}
 
 
+def page_json(items_json: str, total: int, page: Page) -> bytes:
+    """The list shape around items already encoded as JSON (comma-joined, no brackets)."""
+    return b'{"items":[%s],"total":%d,"limit":%d,"offset":%d}' % (
+        items_json.encode(),
+        total,
+        page.limit,
+        page.offset,
+    )
+
+
 def _json_default(value: Any) -> Any:
     # asyncpg returns its own UUID subclass, which orjson does not serialize natively.
     if isinstance(value, uuid.UUID):

@@ -92,6 +92,8 @@ class Settings(BaseSettings):
     agent_token_memory_seconds: float = Field(default=60.0, ge=0, le=3600)
     agent_last_seen_interval_seconds: float = Field(default=30.0, gt=0)
     agent_auth_threads: int = Field(default=2, ge=1, le=64)
+    # Rendered task-list pages: dropped on any task change, never older than this (0 = off).
+    task_list_cache_seconds: float = Field(default=1.0, ge=0, le=1)
     clerk_jwks_min_refresh_seconds: float = Field(default=10.0, ge=0, le=3600)
 
     worker_metrics_port: int = Field(default=9100, ge=0, le=65535)

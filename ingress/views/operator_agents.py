@@ -12,7 +12,7 @@ import asyncpg
 from aiohttp import web
 
 from ingress.auth.user import require_user
-from ingress.keys import DB_POOL
+from ingress.keys import DB_POOL, TASK_PAGES
 from ingress.validation import json_response, page_body, page_params, parse_body, path_uuid
 from ingress.views.operator_boards import BOARD_NOT_FOUND
 from shared.errors import NotFound
@@ -102,6 +102,7 @@ async def delete_agent(request: web.Request) -> web.Response:
     board_id, agent_id = path_uuid(request, "board_id"), path_uuid(request, "agent_id")
     async with request.app[DB_POOL].acquire() as conn:
         deleted = await queries.delete_agent(conn, board_id, agent_id)
+    request.app[TASK_PAGES].invalidate(board_id)  # its tasks changed (this process sees it now)
     if not deleted:
         raise NotFound(AGENT_NOT_FOUND)
     log.info("agent %s deleted", agent_id)

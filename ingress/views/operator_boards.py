@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from ingress.auth.user import require_user
-from ingress.keys import DB_POOL
+from ingress.keys import DB_POOL, TASK_PAGES
 from ingress.validation import json_response, page_body, page_params, parse_body, path_uuid
 from shared.errors import NotFound
 from shared.queries import boards as queries
@@ -62,6 +62,7 @@ async def delete_board(request: web.Request) -> web.Response:
     board_id = path_uuid(request, "board_id")
     async with request.app[DB_POOL].acquire() as conn:
         deleted = await queries.delete_board(conn, board_id)
+    request.app[TASK_PAGES].invalidate(board_id)  # its tasks changed (this process sees it now)
     if not deleted:
         raise NotFound(BOARD_NOT_FOUND)
     return web.Response(status=204)

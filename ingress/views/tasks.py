@@ -7,8 +7,9 @@ what its updates may change is decided by `shared.task_rules`.
 
 from __future__ import annotations
 
+import contextlib
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import asyncpg
@@ -17,8 +18,15 @@ from aiohttp import web
 from ingress.auth.agent import require_agent
 from ingress.auth.token_memory import AgentIdentity
 from ingress.auth.user import User, resolve_user
-from ingress.keys import DB_POOL
-from ingress.validation import json_response, page_body, page_params, parse_body, path_uuid
+from ingress.keys import DB_POOL, TASK_PAGES
+from ingress.validation import (
+    json_response,
+    page_body,
+    page_json,
+    page_params,
+    parse_body,
+    path_uuid,
+)
 from ingress.views.task_models import CommentCreate, TaskCreate, TaskUpdate
 from shared.db import Conn
 from shared.errors import Forbidden, NotFound, ValidationFailed
@@ -108,28 +116,53 @@ def _statuses(request: web.Request) -> list[str] | None:
 
 async def list_tasks(request: web.Request, caller: Caller, board_id: uuid.UUID) -> web.Response:
     """A page of the board's tasks, newest first, filtered by status and assignment."""
+    pages = request.app[TASK_PAGES]
+    query = request.query_string  # a kept page exists only for a query string that validated
+    if isinstance(caller, AgentIdentity):
+        body = pages.get(board_id, query)  # the agent's board was checked by `_authenticated`
+        if body is not None:
+            return _json_body(body)
     statuses = _statuses(request)
     assigned = _query_uuid(request, "assigned_agent_id")
     unassigned = _query_flag(request, "unassigned")
     page = page_params(request)
+    mark = pages.mark()
     async with request.app[DB_POOL].acquire() as conn:
-        await _check_board(conn, caller, board_id)
-        rows, total = await task_queries.list_tasks(
-            conn,
-            board_id,
-            statuses=statuses,
-            assigned_agent_id=assigned,
-            unassigned=unassigned,
-            limit=page.limit,
-            offset=page.offset,
-        )
-    return json_response(page_body([dict(r) for r in rows], total, page))
+        await _check_board(conn, caller, board_id)  # an operator's board may be gone: 404
+        body = pages.get(board_id, query)
+        if body is None:
+            items, total = await task_queries.task_page_json(
+                conn,
+                board_id,
+                statuses=statuses,
+                assigned_agent_id=assigned,
+                unassigned=unassigned,
+                limit=page.limit,
+                offset=page.offset,
+            )
+            body = page_json(items, total, page)
+            pages.put(board_id, query, body, mark)
+    return _json_body(body)
+
+
+def _json_body(body: bytes) -> web.Response:
+    return web.Response(body=body, content_type="application/json")
+
+
+@contextlib.asynccontextmanager
+async def _changing_tasks(request: web.Request, board_id: uuid.UUID) -> AsyncIterator[None]:
+    """Drop the board's kept task-list pages once the enclosed writes commit (or fail), so
+    this process's next list shows them; other processes learn of them by notification."""
+    try:
+        yield
+    finally:
+        request.app[TASK_PAGES].invalidate(board_id)
 
 
 async def create_task(request: web.Request, caller: Caller, board_id: uuid.UUID) -> web.Response:
     """Create a task (operators, or the board's lead agent)."""
     body = await parse_body(request, TaskCreate)
-    async with request.app[DB_POOL].acquire() as conn:
+    async with _changing_tasks(request, board_id), request.app[DB_POOL].acquire() as conn:
         await _check_board(conn, caller, board_id)
         if isinstance(caller, AgentIdentity) and not caller.is_board_lead:
             raise Forbidden(_LEAD_ONLY)
@@ -143,7 +176,11 @@ async def update_task(request: web.Request, caller: Caller, board_id: uuid.UUID)
     task_id = path_uuid(request, "task_id")
     body = await parse_body(request, TaskUpdate)
     requested = body.requested()
-    async with request.app[DB_POOL].acquire() as conn, conn.transaction():
+    async with (
+        _changing_tasks(request, board_id),
+        request.app[DB_POOL].acquire() as conn,
+        conn.transaction(),
+    ):
         await _check_board(conn, caller, board_id)
         task = await task_queries.lock_task(conn, board_id, task_id)
         if task is None:
@@ -191,7 +228,7 @@ async def create_comment(request: web.Request, caller: Caller, board_id: uuid.UU
     """Comment on a task (`agent_id` is the commenting agent, null for an operator)."""
     task_id = path_uuid(request, "task_id")
     body = await parse_body(request, CommentCreate)
-    async with request.app[DB_POOL].acquire() as conn:
+    async with _changing_tasks(request, board_id), request.app[DB_POOL].acquire() as conn:
         await _check_board(conn, caller, board_id)
         await _task_of_board(conn, board_id, task_id)
         author = caller.id if isinstance(caller, AgentIdentity) else None

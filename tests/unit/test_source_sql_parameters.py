@@ -25,6 +25,7 @@ REVIEWED: dict[tuple[str, str], str] = {
     ("shared/queries/tasks.py", "update_task"): "columns checked against UPDATABLE",
     ("shared/queries/webhooks.py", "update_webhook"): "columns checked against WEBHOOK_UPDATABLE",
     ("shared/queries/tasks.py", "list_tasks"): "WHERE of constant clauses with $n placeholders",
+    ("shared/queries/tasks.py", "task_page_json"): "as list_tasks; constant JSON column list",
     ("shared/queries/memory.py", "list_memory"): "WHERE of constant clauses with $n placeholders",
     ("shared/queries/deliveries.py", "list_deliveries"): "`where` is a string literal",
     ("shared/queries/replay.py", "count_matching"): "ReplayFilter.where: constant templates, $n",
