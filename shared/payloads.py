@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import orjson
@@ -10,6 +11,7 @@ PREVIEW_CHARS = 2000
 # orjson parses up to 1024 levels of nesting but serialises at most 254, and every API answer
 # wraps the payload in a few levels more: deeper JSON is kept as text so it can always be shown.
 MAX_JSON_DEPTH = 200
+_BACKTICK_RUNS = re.compile("`+")
 
 
 def _deeper_than(value: Any, limit: int) -> bool:
@@ -88,10 +90,8 @@ def preview(value: Any, limit: int = PREVIEW_CHARS) -> str:
 
 def fence_external(text: str, label: str = "external-data") -> str:
     """Fence `text` so no backtick run inside it can close the fence early."""
-    longest = run = 0
-    for char in text:
-        run = run + 1 if char == "`" else 0
-        longest = max(longest, run)
+    # A regex scan, not a loop over characters: this runs for every delivery a worker stores.
+    longest = max(map(len, _BACKTICK_RUNS.findall(text)), default=0)
     fence = "`" * max(3, longest + 1)
     return f"{fence}{label}\n{text}\n{fence}"
 
