@@ -102,7 +102,7 @@ ON CONFLICT (payload_id) DO NOTHING
 
 _PERSIST = _PERSIST_PROCESSED.format(work=_WORK)
 
-_WRITE_WORK = """
+_WRITE_WORK_READY = """
 WITH items AS (
     SELECT * FROM unnest($1::uuid[], $2::text[], $3::text[], $4::text[])
         AS i(id, memory_content, task_title, task_description)
@@ -113,7 +113,8 @@ WITH items AS (
         SELECT p.board_id, p.webhook_id FROM webhook_payloads p
         WHERE p.id = i.id AND p.status = 'processed' LIMIT 1) p
 )
-""" + _WORK
+"""
+_WRITE_WORK = _WRITE_WORK_READY + _WORK
 
 
 def _json_text(value: Any | None) -> str | None:
