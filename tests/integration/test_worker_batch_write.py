@@ -15,6 +15,7 @@ from shared.settings import Settings
 from tests.integration.test_delivery_faults import enqueue
 from tests.support.deliveries import make_delivery, store, work_counts
 from tests.support.factories import Factory
+from tests.support.operator_api import eventually
 from tests.support.workers import drain_queue
 from workers.deliveries import build_row
 
@@ -128,3 +129,29 @@ async def test_a_delivery_for_an_unknown_webhook_or_another_board_is_refused(
     for delivery in (make_delivery(board, uuid.uuid4()), make_delivery(other, hook)):
         with pytest.raises(asyncpg.ForeignKeyViolationError):
             await store(db, delivery)
+
+
+async def test_the_batch_statement_notifies_each_board_of_its_new_tasks(
+    factory: Factory, db: asyncpg.Pool, database_url: str
+) -> None:
+    boards = [await factory.board("one"), await factory.board("two")]
+    rows = [
+        build_row(make_delivery(board, await factory.webhook(board)), "", 1)
+        for board in boards
+        for _ in range(3)
+    ]
+    received: list[str] = []
+    listener = await asyncpg.connect(database_url)
+    try:
+        await listener.add_listener("task_changes", lambda *args: received.append(args[3]))
+        async with db.acquire() as conn:
+            await persist_processed(conn, rows)
+
+        async def both() -> bool:
+            await listener.execute("SELECT 1")  # let pending notifications in
+            return len(received) >= 2
+
+        await eventually(both)
+        assert sorted(received) == sorted(str(b) for b in boards)
+    finally:
+        await listener.close()
