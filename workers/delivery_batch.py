@@ -8,9 +8,10 @@ from typing import Any
 
 from shared.jobs import Delivery, deserialize_job
 from shared.metrics import JOB_DURATION, JOBS
+from shared.queries.deliveries import PersistRow
 from workers.batch import ClaimedJob, JobOutcome
 from workers.context import worker_context
-from workers.deliveries import build_row, count_processed, settle_failure
+from workers.deliveries import build_row, count_processed_many, settle_failure
 from workers.lifecycle import job_deadline
 
 log = logging.getLogger(__name__)
@@ -39,15 +40,21 @@ async def process_delivery_batch(ctx: dict[str, Any], jobs: list[ClaimedJob]) ->
             errors = await wctx.writer.write_batch([row for _, _, row in pending])
     except TimeoutError as timeout:  # a transient failure: every job of the batch retries
         errors = [timeout] * len(pending)
+    stored: list[tuple[Delivery, int]] = []
+    failed: list[tuple[ClaimedJob, PersistRow, BaseException]] = []
     for (job, delivery, row), error in zip(pending, errors, strict=True):
         if error is None:
-            count_processed(delivery, job.tries)
+            stored.append((delivery, job.tries))
             outcomes.append(JobOutcome(job.job_id))
         else:
-            exception = error if isinstance(error, Exception) else RuntimeError(str(error))
-            delay = await settle_failure(wctx, row, exception, job.tries)
-            outcomes.append(JobOutcome(job.job_id, delay))
+            failed.append((job, row, error))
+    count_processed_many(stored)
+    for job, row, error in failed:
+        exception = error if isinstance(error, Exception) else RuntimeError(str(error))
+        delay = await settle_failure(wctx, row, exception, job.tries)
+        outcomes.append(JobOutcome(job.job_id, delay))
     elapsed = time.perf_counter() - started
+    observe = JOB_DURATION.observe
     for _ in jobs:
-        JOB_DURATION.observe(elapsed)
+        observe(elapsed)
     return outcomes
