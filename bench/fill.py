@@ -6,11 +6,10 @@ import asyncio
 import time
 import uuid
 
-from redis.asyncio import Redis
-
 from bench.env import Target
 from ingress.delivery_queue import DeliveryQueue
 from shared.jobs import Delivery
+from shared.resp import PipelinedRedis
 
 BODY = (
     b'{"action":"opened","number":1347,"repository":{"id":1296269,"full_name":"octo/hello",'
@@ -23,9 +22,12 @@ HEADERS = {"content-type": "application/json", "user-agent": "bench/1.0", "x-git
 
 async def fill_queue(redis_url: str, queue_name: str, target: Target, count: int) -> float:
     """Enqueue `count` deliveries; return the seconds it took."""
-    redis = Redis.from_url(redis_url)
     queue = DeliveryQueue(
-        redis, queue_name=queue_name, namespace="mc", dedup_ttl_seconds=60, timeout_seconds=30
+        PipelinedRedis(redis_url, connect_timeout=30),
+        queue_name=queue_name,
+        namespace="mc",
+        dedup_ttl_seconds=60,
+        timeout_seconds=30,
     )
     started = time.perf_counter()
     try:
@@ -46,7 +48,6 @@ async def fill_queue(redis_url: str, queue_name: str, target: Target, count: int
                 for _ in range(min(5_000, count - offset))
             ]
             await asyncio.gather(*(queue.enqueue(d) for d in batch))
-        await queue.drain()
     finally:
-        await redis.aclose()
+        await queue.close()
     return time.perf_counter() - started

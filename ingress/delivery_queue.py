@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import logging
 import time
 from dataclasses import dataclass
 
-from redis.asyncio import Redis
-
 from shared.coalesce import Coalescer
 from shared.errors import ServiceUnavailable
 from shared.jobs import JOB_EXPIRY_MS, JOB_KEY_PREFIX, Delivery, delivery_job_bytes
+from shared.resp import Arg, PipelinedRedis, RedisReplyError
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +39,8 @@ for i = 6, #ARGV, 3 do
 end
 return out
 """
+# Redis names scripts by their SHA-1 (an identifier here, not a security measure).
+_ENQUEUE_SHA = hashlib.sha1(ENQUEUE_BATCH_LUA.encode(), usedforsecurity=False).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,7 +56,7 @@ class DeliveryQueue:
 
     def __init__(
         self,
-        redis: Redis,
+        redis: PipelinedRedis,
         *,
         queue_name: str,
         namespace: str,
@@ -66,7 +68,14 @@ class DeliveryQueue:
         self._dedup_prefix = f"{namespace}:dedup:"
         self._dedup_ttl = str(dedup_ttl_seconds)
         self._timeout = timeout_seconds
-        self._script = redis.register_script(ENQUEUE_BATCH_LUA)
+        self._head: list[Arg] = [
+            "EVALSHA",
+            _ENQUEUE_SHA,
+            0,
+            queue_name,
+            self._dedup_ttl,
+            str(JOB_EXPIRY_MS),
+        ]
         self._batches: Coalescer[tuple[Delivery, str], Enqueued] = Coalescer(self._send)
 
     async def enqueue(self, delivery: Delivery) -> Enqueued:
@@ -82,17 +91,23 @@ class DeliveryQueue:
 
     async def _send(self, batch: list[tuple[Delivery, str]]) -> list[Enqueued]:
         now_ms = int(time.time() * 1000)
-        args: list[str | bytes] = [
-            self._queue_name,
-            self._dedup_ttl,
-            str(JOB_EXPIRY_MS),
-            str(now_ms),
-            JOB_KEY_PREFIX,
-        ]
+        args = [*self._head, now_ms, JOB_KEY_PREFIX]
         for delivery, dedup_key in batch:
             args += (delivery.payload_id, dedup_key, delivery_job_bytes(delivery, now_ms))
-        async with asyncio.timeout(self._timeout):
-            answers = await self._script(args=args)
+        try:
+            async with asyncio.timeout(self._timeout):
+                try:
+                    answers = await self._redis.send(args)
+                except RedisReplyError as error:
+                    if not str(error).startswith("NOSCRIPT"):
+                        raise
+                    # Redis restarted or flushed its scripts: send the script itself once.
+                    args[0:2] = ["EVAL", ENQUEUE_BATCH_LUA]
+                    answers = await self._redis.send(args)
+        except TimeoutError:
+            # Replies may still come for what was sent; a new connection starts clean.
+            self._redis.abort()
+            raise
         return [
             Enqueued(answer.decode(), True) if answer else Enqueued(delivery.payload_id, False)
             for (delivery, _), answer in zip(batch, answers, strict=True)
@@ -101,3 +116,8 @@ class DeliveryQueue:
     async def drain(self) -> None:
         """Wait for every enqueue in flight."""
         await self._batches.drain()
+
+    async def close(self) -> None:
+        """Finish what is in flight, then close the connection."""
+        await self.drain()
+        await self._redis.close()

@@ -22,6 +22,7 @@ from ingress.keys import (
 from ingress.rate_limit import MemoryLimiter, RateLimiter, RedisLimiter
 from shared.db import create_pool
 from shared.redis import connect_redis
+from shared.resp import PipelinedRedis
 from shared.settings import RateLimit, Settings
 
 log = logging.getLogger(__name__)
@@ -49,15 +50,17 @@ async def queue_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     redis = connect_redis(settings.rq_redis_url, timeout=settings.redis_timeout_seconds)
     app[QUEUE_REDIS] = redis
+    # The hot path's enqueue gets its own lean pipelined connection; the rest uses redis-py.
+    pipe = PipelinedRedis(settings.rq_redis_url, connect_timeout=settings.redis_timeout_seconds)
     app[DELIVERY_QUEUE] = DeliveryQueue(
-        redis,
+        pipe,
         queue_name=settings.queue_name,
         namespace=settings.redis_namespace,
         dedup_ttl_seconds=settings.webhook_dedup_ttl_seconds,
         timeout_seconds=settings.redis_timeout_seconds,
     )
     yield
-    await app[DELIVERY_QUEUE].drain()
+    await app[DELIVERY_QUEUE].close()
     await redis.aclose()
 
 

@@ -15,6 +15,7 @@ from ingress.delivery_queue import DeliveryQueue
 from shared.db import create_pool
 from shared.jobs import Delivery
 from shared.replay import replay_one
+from shared.resp import PipelinedRedis
 from shared.settings import Settings
 from tests.conftest import make_settings
 from tests.support.databases import PrivateDatabase
@@ -32,18 +33,17 @@ def metric(name: str, **labels: str) -> float:
 
 async def enqueue(settings: Settings, deliveries: list[Delivery]) -> None:
     """Queue deliveries exactly as the ingress does."""
-    redis = Redis.from_url(settings.rq_redis_url)
+    queue = DeliveryQueue(
+        PipelinedRedis(settings.rq_redis_url, connect_timeout=5),
+        queue_name=settings.queue_name,
+        namespace=settings.redis_namespace,
+        dedup_ttl_seconds=60,
+        timeout_seconds=5,
+    )
     try:
-        queue = DeliveryQueue(
-            redis,
-            queue_name=settings.queue_name,
-            namespace=settings.redis_namespace,
-            dedup_ttl_seconds=60,
-            timeout_seconds=5,
-        )
         await asyncio.gather(*(queue.enqueue(d) for d in deliveries))
     finally:
-        await redis.aclose()
+        await queue.close()
 
 
 async def setup_board(pool: asyncpg.Pool) -> tuple[uuid.UUID, uuid.UUID]:

@@ -10,10 +10,10 @@ import uuid
 from pathlib import Path
 
 import asyncpg
-from redis.asyncio import Redis
 
 from ingress.delivery_queue import DeliveryQueue
 from shared.jobs import Delivery
+from shared.resp import PipelinedRedis
 from shared.settings import Settings
 from tests.support.factories import Factory
 from tests.support.process_env import service_env
@@ -28,15 +28,14 @@ async def test_worker_command_processes_a_queued_delivery_and_stops_cleanly(
     await factory.agent(board, lead=True)
     webhook = await factory.webhook(board)
     payload_id = str(uuid.uuid4())
-    redis = Redis.from_url(settings.rq_redis_url)
+    queue = DeliveryQueue(
+        PipelinedRedis(settings.rq_redis_url, connect_timeout=5),
+        queue_name=settings.queue_name,
+        namespace=settings.redis_namespace,
+        dedup_ttl_seconds=60,
+        timeout_seconds=5,
+    )
     try:
-        queue = DeliveryQueue(
-            redis,
-            queue_name=settings.queue_name,
-            namespace=settings.redis_namespace,
-            dedup_ttl_seconds=60,
-            timeout_seconds=5,
-        )
         await queue.enqueue(
             Delivery(
                 payload_id=payload_id,
@@ -50,7 +49,7 @@ async def test_worker_command_processes_a_queued_delivery_and_stops_cleanly(
             )
         )
     finally:
-        await redis.aclose()
+        await queue.close()
     env = service_env(settings)
     process = await asyncio.create_subprocess_exec(
         sys.executable,

@@ -5,10 +5,9 @@ from __future__ import annotations
 import time
 import uuid
 
-from redis.asyncio import Redis
-
 from ingress.delivery_queue import DeliveryQueue
 from shared.jobs import Delivery
+from shared.resp import PipelinedRedis
 from shared.settings import Settings
 
 
@@ -16,16 +15,15 @@ async def enqueue_deliveries(
     settings: Settings, board: uuid.UUID, webhook: uuid.UUID, count: int
 ) -> list[str]:
     """Enqueue `count` small JSON deliveries; return their payload ids."""
-    redis = Redis.from_url(settings.rq_redis_url)
     ids = [str(uuid.uuid4()) for _ in range(count)]
+    queue = DeliveryQueue(
+        PipelinedRedis(settings.rq_redis_url, connect_timeout=5),
+        queue_name=settings.queue_name,
+        namespace=settings.redis_namespace,
+        dedup_ttl_seconds=60,
+        timeout_seconds=5,
+    )
     try:
-        queue = DeliveryQueue(
-            redis,
-            queue_name=settings.queue_name,
-            namespace=settings.redis_namespace,
-            dedup_ttl_seconds=60,
-            timeout_seconds=5,
-        )
         for n, payload_id in enumerate(ids):
             await queue.enqueue(
                 Delivery(
@@ -40,5 +38,5 @@ async def enqueue_deliveries(
                 )
             )
     finally:
-        await redis.aclose()
+        await queue.close()
     return ids
