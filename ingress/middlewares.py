@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-import os
+import re
 import time
 from collections.abc import Awaitable, Callable, Mapping
 
@@ -15,6 +15,7 @@ from prometheus_client import Counter, Histogram
 from ingress.keys import CLIENT_IP, REQUEST_ID
 from shared.client_ip import resolve_client_ip
 from shared.errors import DomainError
+from shared.ids import RequestIds
 from shared.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from shared.settings import Settings
 
@@ -22,15 +23,15 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 log = logging.getLogger("ingress.access")
 error_log = logging.getLogger("ingress.errors")
 
-_REQUEST_ID_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:")
+_PLAIN_REQUEST_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 _QUIET_PATHS = frozenset({"/healthz", "/readyz", "/metrics", "/api/v1/agent/healthz"})
 
 
-def clean_request_id(raw: str | None) -> str:
+def clean_request_id(raw: str | None, ids: RequestIds) -> str:
     """The client's request id if it is short and plain, else a new one (ids reach log lines)."""
-    if raw and len(raw) <= 128 and all(c in _REQUEST_ID_CHARS for c in raw):
+    if raw is not None and _PLAIN_REQUEST_ID.fullmatch(raw):
         return raw
-    return os.urandom(16).hex()  # as unique as a uuid4, at a third of the cost
+    return ids.next()
 
 
 # Metric children by (route, status): labels() takes a lock and builds a key on every call.
@@ -77,11 +78,13 @@ def request_context_middleware(settings: Settings) -> Middleware:
     headers_to_add = security_headers(settings)
     slow_seconds = settings.request_log_slow_ms / 1000
     log_health = settings.log_health_requests
+    ids = RequestIds()
+    perf_counter = time.perf_counter
 
     @web.middleware
     async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-        started = time.perf_counter()
-        request_id = clean_request_id(request.headers.get("X-Request-Id"))
+        started = perf_counter()
+        request_id = clean_request_id(request.headers.get("X-Request-Id"), ids)
         if trusted:
             headers = request.headers
             client_ip = resolve_client_ip(
@@ -113,15 +116,16 @@ def request_context_middleware(settings: Settings) -> Middleware:
                 extra={"request_id": request_id},
             )
             response = json_error(500, {"detail": "Internal server error."}, request_id)
-        response.headers["X-Request-Id"] = request_id
-        response.headers.update(headers_to_add)
-        elapsed = time.perf_counter() - started
+        response_headers = response.headers
+        response_headers["X-Request-Id"] = request_id
+        response_headers.update(headers_to_add)
+        elapsed = perf_counter() - started
         requests, latency = _metric_children(_route_name(request), response.status)
         requests.inc()
         latency.observe(elapsed)
-        path = request.path
         level = logging.WARNING if elapsed >= slow_seconds else logging.INFO
-        if (log_health or path not in _QUIET_PATHS) and log.isEnabledFor(level):
+        path = request.path if log.isEnabledFor(level) else None
+        if path is not None and (log_health or path not in _QUIET_PATHS):
             log.log(
                 level,
                 "%s %s %s %.1fms ip=%s request_id=%s%s",
@@ -151,6 +155,7 @@ def cors_middleware(origins: list[str], headers: Mapping[str, str] | None = None
     """CORS for the configured origins only; preflight answered here, with `headers` added."""
     allowed = frozenset(origins)
     preflight_headers = dict(headers or {})
+    preflight_ids = RequestIds()
     allow_any = "*" in allowed
 
     @web.middleware
@@ -167,7 +172,9 @@ def cors_middleware(origins: list[str], headers: Mapping[str, str] | None = None
                 "Access-Control-Request-Headers", "Authorization, Content-Type"
             )
             response.headers["Access-Control-Max-Age"] = "600"
-            response.headers["X-Request-Id"] = clean_request_id(request.headers.get("X-Request-Id"))
+            response.headers["X-Request-Id"] = clean_request_id(
+                request.headers.get("X-Request-Id"), preflight_ids
+            )
             # Answered before the request-context middleware, which adds these to the rest.
             response.headers.update(preflight_headers)
         else:

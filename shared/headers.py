@@ -44,3 +44,10 @@ def sender_delivery_id(headers: Mapping[str, str]) -> str | None:
         if value:
             return value.strip()[:MAX_DELIVERY_ID_LENGTH] or None
     return None
+
+
+def media_type(content_type: str | None) -> str | None:
+    """The media type of a Content-Type value, lower-cased and without parameters."""
+    if content_type is None:
+        return None
+    return content_type.partition(";")[0].strip().lower()

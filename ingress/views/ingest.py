@@ -8,14 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 
 import orjson
 from aiohttp import web
 
 from ingress.keys import CLIENT_IP, DELIVERY_QUEUE, SETTINGS, WEBHOOK_CONFIGS, WEBHOOK_LIMITER
 from shared.errors import DomainError, Forbidden, Gone, NotFound, PayloadTooLarge, RateLimited
-from shared.headers import kept_headers, sender_delivery_id
+from shared.headers import kept_headers, media_type, sender_delivery_id
+from shared.ids import uuid4_str
 from shared.jobs import Delivery
 from shared.metrics import INGEST_OUTCOME_NAMES, INGEST_OUTCOMES, RATE_LIMITED
 from shared.signatures import SignatureError, verify_signature
@@ -99,13 +99,13 @@ async def ingest_webhook(request: web.Request) -> web.Response:
             raise Forbidden(error.detail) from None
 
     delivery = Delivery(
-        payload_id=str(uuid.uuid4()),
+        payload_id=uuid4_str(),
         board_id=config.board_id,
         webhook_id=config.webhook_id,
         body=body,
         headers=kept_headers(headers.items(), config.dropped_headers),
         source_ip=client_ip,
-        content_type=request.content_type if "Content-Type" in headers else None,
+        content_type=media_type(headers.get("Content-Type")),
         received_at_ms=int(now * 1000),
         sender_delivery_id=sender_delivery_id(headers),
         webhook_description=config.description,
