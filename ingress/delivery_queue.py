@@ -76,24 +76,34 @@ class DeliveryQueue:
             self._dedup_ttl,
             str(JOB_EXPIRY_MS),
         ]
-        self._batches: Coalescer[tuple[Delivery, str], Enqueued] = Coalescer(self._send)
+        self._batches: Coalescer[tuple[str, str, bytes], Enqueued] = Coalescer(self._send)
 
     async def enqueue(self, delivery: Delivery) -> Enqueued:
         """Durably queue `delivery`, or report the first payload id of a repeat; 503 on failure."""
+        job = delivery_job_bytes(delivery, delivery.received_at_ms)
+        return await self.enqueue_job(
+            delivery.payload_id, delivery.webhook_id, delivery.sender_delivery_id, job
+        )
+
+    async def enqueue_job(
+        self, payload_id: str, webhook_id: str, sender_delivery_id: str | None, job: bytes
+    ) -> Enqueued:
+        """`enqueue` for a job already encoded (see `shared.jobs.envelope_job_bytes`)."""
         dedup_key = ""
-        if delivery.sender_delivery_id:
-            dedup_key = f"{self._dedup_prefix}{delivery.webhook_id}:{delivery.sender_delivery_id}"
+        if sender_delivery_id:
+            dedup_key = f"{self._dedup_prefix}{webhook_id}:{sender_delivery_id}"
         try:
-            return await self._batches.submit((delivery, dedup_key))
+            answer = await self._batches.submit((payload_id, dedup_key, job))
         except Exception as error:
             log.warning("queue unavailable: %s", type(error).__name__)
             raise ServiceUnavailable("Queue unavailable; retry later.", retry_after=5) from None
+        return answer
 
-    async def _send(self, batch: list[tuple[Delivery, str]]) -> list[Enqueued]:
+    async def _send(self, batch: list[tuple[str, str, bytes]]) -> list[Enqueued]:
         now_ms = int(time.time() * 1000)
         args = [*self._head, now_ms, JOB_KEY_PREFIX]
-        for delivery, dedup_key in batch:
-            args += (delivery.payload_id, dedup_key, delivery_job_bytes(delivery, now_ms))
+        for item in batch:
+            args += item
         try:
             async with asyncio.timeout(self._timeout):
                 try:
@@ -109,8 +119,8 @@ class DeliveryQueue:
             self._redis.abort()
             raise
         return [
-            Enqueued(answer.decode(), True) if answer else Enqueued(delivery.payload_id, False)
-            for (delivery, _), answer in zip(batch, answers, strict=True)
+            Enqueued(answer.decode(), True) if answer else Enqueued(payload_id, False)
+            for (payload_id, _, _), answer in zip(batch, answers, strict=True)
         ]
 
     async def drain(self) -> None:

@@ -34,18 +34,18 @@ class Delivery:
 
     def to_envelope(self) -> dict[str, Any]:
         """The JSON-safe job argument."""
-        return {
-            "p": self.payload_id,
-            "b": self.board_id,
-            "w": self.webhook_id,
-            "body": self.body.decode("latin-1"),
-            "h": self.headers,
-            "ip": self.source_ip,
-            "ct": self.content_type,
-            "r": self.received_at_ms,
-            "d": self.sender_delivery_id,
-            "wd": self.webhook_description,
-        }
+        return delivery_envelope(
+            self.payload_id,
+            self.board_id,
+            self.webhook_id,
+            self.body,
+            self.headers,
+            self.source_ip,
+            self.content_type,
+            self.received_at_ms,
+            self.sender_delivery_id,
+            self.webhook_description,
+        )
 
     @classmethod
     def from_envelope(cls, envelope: dict[str, Any]) -> Delivery:
@@ -64,6 +64,33 @@ class Delivery:
         )
 
 
+def delivery_envelope(
+    payload_id: str,
+    board_id: str,
+    webhook_id: str,
+    body: bytes,
+    headers: dict[str, str],
+    source_ip: str,
+    content_type: str | None,
+    received_at_ms: int,
+    sender_delivery_id: str | None,
+    webhook_description: str,
+) -> dict[str, Any]:
+    """The JSON-safe job argument of one delivery (read back by `Delivery.from_envelope`)."""
+    return {
+        "p": payload_id,
+        "b": board_id,
+        "w": webhook_id,
+        "body": body.decode("latin-1"),
+        "h": headers,
+        "ip": source_ip,
+        "ct": content_type,
+        "r": received_at_ms,
+        "d": sender_delivery_id,
+        "wd": webhook_description,
+    }
+
+
 def serialize_job(data: dict[str, Any]) -> bytes:
     """arq job serializer: JSON via orjson."""
     return orjson.dumps(data)
@@ -79,8 +106,16 @@ def deserialize_job(raw: bytes) -> dict[str, Any]:
 
 def delivery_job_bytes(delivery: Delivery, enqueue_ms: int) -> bytes:
     """The bytes stored under `arq:job:<payload_id>`: the same shape arq's enqueue writes."""
+    return envelope_job_bytes(delivery.to_envelope(), enqueue_ms)
+
+
+def envelope_job_bytes(envelope: dict[str, Any], enqueue_ms: int) -> bytes:
+    """A delivery job from its envelope (`Delivery.to_envelope`'s shape), ready to store.
+
+    The ingest view builds the envelope itself, without a `Delivery`, to save work per request.
+    """
     return orjson.dumps(
-        {"t": None, "f": PROCESS_DELIVERY, "a": [delivery.to_envelope()], "k": {}, "et": enqueue_ms}
+        {"t": None, "f": PROCESS_DELIVERY, "a": [envelope], "k": {}, "et": enqueue_ms}
     )
 
 

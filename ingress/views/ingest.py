@@ -16,7 +16,7 @@ from ingress.keys import CLIENT_IP, DELIVERY_QUEUE, SETTINGS, WEBHOOK_CONFIGS, W
 from shared.errors import DomainError, Forbidden, Gone, NotFound, PayloadTooLarge, RateLimited
 from shared.headers import kept_headers, media_type, sender_delivery_id
 from shared.ids import uuid4_str
-from shared.jobs import Delivery
+from shared.jobs import delivery_envelope, envelope_job_bytes
 from shared.metrics import INGEST_OUTCOME_NAMES, INGEST_OUTCOMES, RATE_LIMITED
 from shared.signatures import SignatureError, verify_signature
 
@@ -98,20 +98,28 @@ async def ingest_webhook(request: web.Request) -> web.Response:
             _OUTCOME["bad_signature"].inc()
             raise Forbidden(error.detail) from None
 
-    delivery = Delivery(
-        payload_id=uuid4_str(),
-        board_id=config.board_id,
-        webhook_id=config.webhook_id,
-        body=body,
-        headers=kept_headers(headers.items(), config.dropped_headers),
-        source_ip=client_ip,
-        content_type=media_type(headers.get("Content-Type")),
-        received_at_ms=int(now * 1000),
-        sender_delivery_id=sender_delivery_id(headers),
-        webhook_description=config.description,
+    payload_id = uuid4_str()
+    delivery_id = sender_delivery_id(headers)
+    received_at_ms = int(now * 1000)
+    job = envelope_job_bytes(
+        delivery_envelope(
+            payload_id,
+            config.board_id,
+            config.webhook_id,
+            body,
+            kept_headers(headers.items(), config.dropped_headers),
+            client_ip,
+            media_type(headers.get("Content-Type")),
+            received_at_ms,
+            delivery_id,
+            config.description,
+        ),
+        received_at_ms,
     )
     try:
-        enqueued = await app[DELIVERY_QUEUE].enqueue(delivery)
+        enqueued = await app[DELIVERY_QUEUE].enqueue_job(
+            payload_id, config.webhook_id, delivery_id, job
+        )
     except DomainError:
         _OUTCOME["queue_unavailable"].inc()
         raise
