@@ -21,6 +21,6 @@ WEBHOOK_LIMITER = web.AppKey("webhook_limiter", RateLimiter)
 AGENT_AUTH_LIMITER = web.AppKey("agent_auth_limiter", RateLimiter)
 TASK_PAGES = web.AppKey("task_pages", TaskPageCache)
 
-# Per-request values, set by the request-context middleware.
+# Per-request values, set by the request context (ingress.request_context).
 REQUEST_ID = web.RequestKey("request_id", str)
 CLIENT_IP = web.RequestKey("client_ip", str)

@@ -1,9 +1,12 @@
-"""Every route of the ingress in one table."""
+"""Every route of the ingress in one table; each handler is wrapped in the request context."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from aiohttp import web
 
+from ingress.request_context import REQUEST_CONTEXT, UNMATCHED, Handler
 from ingress.views import (
     agent_api,
     health,
@@ -21,41 +24,63 @@ AGENT = BOARD + "/agents/{agent_id}"
 WEBHOOK = BOARD + "/webhooks/{webhook_id}"
 
 
+def add_route(app: web.Application, method: str, path: str, handler: Handler) -> None:
+    """Register `handler` for `method path`, wrapped in the request context (GET adds HEAD)."""
+    wrapped = app[REQUEST_CONTEXT].wrap(handler, path)
+    if method == "GET":
+        app.router.add_get(path, wrapped)
+    else:
+        app.router.add_route(method, path, wrapped)
+
+
+def add_route_defs(app: web.Application, routes: Iterable[web.RouteDef]) -> None:
+    """`add_route` for each of aiohttp's route definitions."""
+    for route in routes:
+        add_route(app, route.method, route.path, route.handler)
+
+
 def add_routes(app: web.Application) -> None:
-    """Register the routes."""
-    app.router.add_get("/healthz", health.healthz)
-    app.router.add_get("/readyz", health.readyz)
-    app.router.add_get("/metrics", health.metrics)
-    app.router.add_post("/api/v1/boards/{board_id}/webhooks/{webhook_id}", ingest.ingest_webhook)
-    app.router.add_routes(agent_api.ROUTES)
-    app.router.add_routes(tasks.AGENT_ROUTES)
-    app.router.add_routes(tasks.MIXED_ROUTES)
-    add_operator_routes(app.router)
+    """Register the routes, then the catch-all that answers 404/405 for everything else."""
+    add_route(app, "GET", "/healthz", health.healthz)
+    add_route(app, "GET", "/readyz", health.readyz)
+    add_route(app, "GET", "/metrics", health.metrics)
+    add_route(app, "POST", WEBHOOK, ingest.ingest_webhook)
+    add_route_defs(app, agent_api.ROUTES)
+    add_route_defs(app, tasks.AGENT_ROUTES)
+    add_route_defs(app, tasks.MIXED_ROUTES)
+    add_operator_routes(app)
+    context = app[REQUEST_CONTEXT]
+    # Any path at all, line breaks included (`.` would stop at one and leave it to aiohttp).
+    app.router.add_route(
+        "*", r"/{path:[\s\S]*}", context.wrap(context.unmatched, UNMATCHED), name=UNMATCHED
+    )
 
 
-def add_operator_routes(router: web.UrlDispatcher) -> None:
+def add_operator_routes(app: web.Application) -> None:
     """The operator API (user auth): boards, agents, webhooks and their deliveries."""
-    router.add_post("/api/v1/boards", operator_boards.create_board)
-    router.add_get("/api/v1/boards", operator_boards.list_boards)
-    router.add_get(BOARD, operator_boards.get_board)
-    router.add_patch(BOARD, operator_boards.update_board)
-    router.add_delete(BOARD, operator_boards.delete_board)
+    add_route(app, "POST", "/api/v1/boards", operator_boards.create_board)
+    add_route(app, "GET", "/api/v1/boards", operator_boards.list_boards)
+    add_route(app, "GET", BOARD, operator_boards.get_board)
+    add_route(app, "PATCH", BOARD, operator_boards.update_board)
+    add_route(app, "DELETE", BOARD, operator_boards.delete_board)
 
-    router.add_post(BOARD + "/agents", operator_agents.create_agent)
-    router.add_get(BOARD + "/agents", operator_agents.list_agents)
-    router.add_get(AGENT, operator_agents.get_agent)
-    router.add_delete(AGENT, operator_agents.delete_agent)
-    router.add_post(AGENT + "/token", operator_agents.rotate_agent_token)
+    add_route(app, "POST", BOARD + "/agents", operator_agents.create_agent)
+    add_route(app, "GET", BOARD + "/agents", operator_agents.list_agents)
+    add_route(app, "GET", AGENT, operator_agents.get_agent)
+    add_route(app, "DELETE", AGENT, operator_agents.delete_agent)
+    add_route(app, "POST", AGENT + "/token", operator_agents.rotate_agent_token)
 
-    router.add_post(BOARD + "/webhooks", operator_webhooks.create_webhook)
-    router.add_get(BOARD + "/webhooks", operator_webhooks.list_webhooks)
+    add_route(app, "POST", BOARD + "/webhooks", operator_webhooks.create_webhook)
+    add_route(app, "GET", BOARD + "/webhooks", operator_webhooks.list_webhooks)
     # The same path's POST is the (unauthenticated) ingest route above.
-    router.add_get(WEBHOOK, operator_webhooks.get_webhook)
-    router.add_patch(WEBHOOK, operator_webhooks.update_webhook)
-    router.add_delete(WEBHOOK, operator_webhooks.delete_webhook)
-    router.add_post(WEBHOOK + "/rotate-secret", operator_webhooks.rotate_secret)
+    add_route(app, "GET", WEBHOOK, operator_webhooks.get_webhook)
+    add_route(app, "PATCH", WEBHOOK, operator_webhooks.update_webhook)
+    add_route(app, "DELETE", WEBHOOK, operator_webhooks.delete_webhook)
+    add_route(app, "POST", WEBHOOK + "/rotate-secret", operator_webhooks.rotate_secret)
 
-    router.add_get(WEBHOOK + "/payloads", operator_deliveries.list_deliveries)
-    router.add_get(WEBHOOK + "/payloads/{payload_id}", operator_deliveries.get_delivery)
-    router.add_post(WEBHOOK + "/payloads/{payload_id}/replay", operator_replay.replay_delivery)
-    router.add_post("/api/v1/replay", operator_replay.replay_many)
+    add_route(app, "GET", WEBHOOK + "/payloads", operator_deliveries.list_deliveries)
+    add_route(app, "GET", WEBHOOK + "/payloads/{payload_id}", operator_deliveries.get_delivery)
+    add_route(
+        app, "POST", WEBHOOK + "/payloads/{payload_id}/replay", operator_replay.replay_delivery
+    )
+    add_route(app, "POST", "/api/v1/replay", operator_replay.replay_many)

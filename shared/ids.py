@@ -48,10 +48,10 @@ def uuid4_str() -> str:
 
 
 class RequestIds:
-    """Request ids: a random per-instance prefix and a counter (unique, cheap, not secret).
+    """Request ids of 32 hex characters: a random per-instance half and a counter half.
 
-    Build one per process (after any fork); two instances never share a prefix in practice
-    (64 random bits each).
+    Unique and cheap (no system call per id), not secret. Build one per process (after any
+    fork); two instances never share a prefix in practice (64 random bits each).
     """
 
     __slots__ = ("_counter", "_prefix")
@@ -61,5 +61,5 @@ class RequestIds:
         self._counter = itertools.count(1)
 
     def next(self) -> str:
-        """The next id, e.g. `3f9c0a1b2c3d4e5f-1a`."""
-        return f"{self._prefix}-{next(self._counter):x}"
+        """The next id, e.g. `3f9c0a1b2c3d4e5f000000000000001a`."""
+        return f"{self._prefix}{next(self._counter):016x}"

@@ -6,11 +6,9 @@ import secrets
 import uuid
 
 import asyncpg
-from aiohttp import web
 from pytest_aiohttp import AiohttpClient
 
 from ingress.app import create_app
-from ingress.routes import add_routes
 from tests.conftest import make_settings
 from tests.support.agent_auth import random_token
 from tests.support.factories import Factory
@@ -36,8 +34,7 @@ BOUNDED = {
 
 
 def _route_templates() -> set[str]:
-    app = web.Application()
-    add_routes(app)
+    app = create_app(make_settings("postgresql://127.0.0.1/unused", "t" * 64))
     return {resource.canonical for resource in app.router.resources()} | {"unmatched"}
 
 

@@ -16,6 +16,7 @@ from pytest_aiohttp import AiohttpClient
 from yarl import URL
 
 from ingress.app import create_app
+from ingress.routes import add_route
 from shared.logging import JsonFormatter, TextFormatter
 from tests.conftest import make_settings
 from tests.security.conftest import Target
@@ -41,7 +42,7 @@ async def app_client(
     async def boom(request: web.Request) -> web.Response:
         raise RuntimeError("unexpected")
 
-    app.router.add_get("/test-only/boom", boom)
+    add_route(app, "GET", "/test-only/boom", boom)
     return await aiohttp_client(app)
 
 

@@ -9,11 +9,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 from prometheus_client.metrics import MetricWrapperBase
 
-from ingress.routes import add_routes
+from ingress.app import create_app
 from shared import metrics
+from tests.conftest import make_settings
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "docs" / "grafana" / "mission-control.json"
 # Labels Prometheus adds to every scraped series, and the histogram bucket bound.
@@ -135,8 +135,7 @@ def test_parser_catches_unknown_metrics_and_labels() -> None:
 
 
 def test_route_label_values_are_real_routes() -> None:
-    app = web.Application()
-    add_routes(app)
+    app = create_app(make_settings("postgresql://127.0.0.1/unused", "t" * 64))
     routes = {resource.canonical for resource in app.router.resources()}
     used = {
         value
