@@ -89,15 +89,26 @@ class DeliveryQueue:
         self, payload_id: str, webhook_id: str, sender_delivery_id: str | None, job: bytes
     ) -> Enqueued:
         """`enqueue` for a job already encoded (see `shared.jobs.envelope_job_bytes`)."""
+        try:
+            return await self.submit(payload_id, webhook_id, sender_delivery_id, job)
+        except Exception as error:
+            raise self.unavailable(error) from None
+
+    def submit(
+        self, payload_id: str, webhook_id: str, sender_delivery_id: str | None, job: bytes
+    ) -> asyncio.Future[Enqueued]:
+        """`enqueue_job` without a coroutine of its own (the ingest path): a failed future must
+        be turned into `unavailable(error)` by the caller."""
         dedup_key = ""
         if sender_delivery_id:
             dedup_key = f"{self._dedup_prefix}{webhook_id}:{sender_delivery_id}"
-        try:
-            answer = await self._batches.submit((payload_id, dedup_key, job))
-        except Exception as error:
-            log.warning("queue unavailable: %s", type(error).__name__)
-            raise ServiceUnavailable("Queue unavailable; retry later.", retry_after=5) from None
-        return answer
+        return self._batches.submit((payload_id, dedup_key, job))
+
+    @staticmethod
+    def unavailable(error: BaseException) -> ServiceUnavailable:
+        """The 503 for a failed enqueue (logged once per failed request, without details)."""
+        log.warning("queue unavailable: %s", type(error).__name__)
+        return ServiceUnavailable("Queue unavailable; retry later.", retry_after=5)
 
     async def _send(self, batch: list[tuple[str, str, bytes]]) -> list[Enqueued]:
         now_ms = int(time.time() * 1000)

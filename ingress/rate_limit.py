@@ -45,6 +45,10 @@ class RateLimiter(Protocol):
         """Decide for one request from `key`."""
         ...
 
+    def hit_nowait(self, key: str) -> Decision | None:
+        """`hit` when it can be decided without waiting (in memory); else None, nothing counted."""
+        ...
+
 
 class MemoryLimiter:
     """Adapter of the pure per-process limiter."""
@@ -56,6 +60,10 @@ class MemoryLimiter:
 
     async def hit(self, key: str) -> Decision:
         """Decide for one request from `key`."""
+        return self._limiter.hit(key, time.time())
+
+    def hit_nowait(self, key: str) -> Decision:
+        """Decide at once (this limiter never waits)."""
         return self._limiter.hit(key, time.time())
 
 
@@ -74,6 +82,10 @@ class RedisLimiter:
         self._failing = False
         self._sequence = itertools.count()
         self._instance = os.urandom(6).hex()
+
+    def hit_nowait(self, key: str) -> None:
+        """Redis must be asked: never decided at once."""
+        return None
 
     async def hit(self, key: str) -> Decision:
         """Decide for one request from `key`."""

@@ -49,7 +49,7 @@ class RequestContext:
 
     def wrap(self, handler: Handler, route: str) -> Handler:
         """`handler` with the shared behaviour; `route` is its path template (a metric label)."""
-        begin, finish, fail = self._begin, self._finish, self._fail
+        begin, finish, fail = self.begin, self.finish, self.fail
         perf_counter = time.perf_counter
 
         @functools.wraps(handler)
@@ -76,7 +76,8 @@ class RequestContext:
             raise web.HTTPMethodNotAllowed(request.method, allowed)
         raise web.HTTPNotFound()
 
-    def _begin(self, request: web.Request) -> tuple[str, str]:
+    def begin(self, request: web.Request) -> tuple[str, str]:
+        """The request id and client address, also stored on the request."""
         headers = request.headers
         request_id = clean_request_id(headers.get("X-Request-Id"), self._ids)
         if self._trusted:
@@ -92,7 +93,8 @@ class RequestContext:
         request[CLIENT_IP] = client_ip
         return request_id, client_ip
 
-    def _fail(self, request: web.Request, error: Exception, request_id: str) -> web.Response:
+    def fail(self, request: web.Request, error: Exception, request_id: str) -> web.Response:
+        """The JSON answer for what a handler raised (a logged 500 for the unexpected)."""
         if isinstance(error, DomainError):
             response = json_error(error.status, error.body(), request_id)
             response.headers.update(error.headers)
@@ -113,7 +115,7 @@ class RequestContext:
         )
         return json_error(500, {"detail": "Internal server error."}, request_id)
 
-    def _finish(
+    def finish(
         self,
         request: web.Request,
         response: web.StreamResponse,
@@ -122,6 +124,7 @@ class RequestContext:
         client_ip: str,
         started: float,
     ) -> web.StreamResponse:
+        """Add the request id and security headers; count, time and log the request."""
         headers = response.headers
         headers["X-Request-Id"] = request_id
         headers.update(self._headers)

@@ -44,7 +44,10 @@ def add_routes(app: web.Application) -> None:
     add_route(app, "GET", "/healthz", health.healthz)
     add_route(app, "GET", "/readyz", health.readyz)
     add_route(app, "GET", "/metrics", health.metrics)
-    add_route(app, "POST", WEBHOOK, ingest.ingest_webhook)
+    # The hot path runs the request context itself (see IngestEndpoint).
+    endpoint = ingest.IngestEndpoint(WEBHOOK)
+    app.on_startup.append(endpoint.bind)
+    app.router.add_post(WEBHOOK, endpoint.handle)
     add_route_defs(app, agent_api.ROUTES)
     add_route_defs(app, tasks.AGENT_ROUTES)
     add_route_defs(app, tasks.MIXED_ROUTES)
