@@ -14,7 +14,7 @@ import pytest
 from redis.asyncio import Redis
 
 from shared.resp import PipelinedRedis, RedisConnectionLost, RedisReplyError
-from tests.conftest import register_secret
+from tests.support.log_audit import register_secret
 from tests.support.operator_api import eventually
 from tests.support.servers import PrivateRedis, free_port
 
@@ -48,6 +48,11 @@ async def conn(server: PrivateRedis) -> AsyncIterator[PipelinedRedis]:
     redis = PipelinedRedis(server.url, connect_timeout=5)
     yield redis
     await redis.close()
+
+
+async def command(client: Redis, *args: str | int) -> Any:
+    """A raw command (redis-py leaves execute_command untyped)."""
+    return await client.execute_command(*args)  # type: ignore[no-untyped-call]
 
 
 async def connections_received(admin: Redis) -> int:
@@ -86,7 +91,7 @@ async def test_a_killed_connection_fails_every_waiter_and_the_next_call_reconnec
     accepted = await connections_received(admin)
     waiting = [conn.send(["BLPOP", "nothing", 5]), conn.send(["ECHO", "queued"])]
     await eventually(lambda: _blocked_clients(admin, 1))
-    assert await admin.execute_command("CLIENT", "KILL", "TYPE", "normal") == 1
+    assert await command(admin, "CLIENT", "KILL", "TYPE", "normal") == 1
     for future in waiting:
         with pytest.raises(RedisConnectionLost):
             await future
@@ -109,7 +114,7 @@ async def test_a_crashed_server_fails_the_waiters_and_a_restarted_one_is_used_ag
     server.kill()
     with pytest.raises(ConnectionError):
         await in_flight
-    with pytest.raises(OSError):  # down: connecting fails at once
+    with pytest.raises(ConnectionRefusedError):  # down: connecting fails at once
         await conn.call("PING")
     server.start()
     assert await conn.call("PING") == b"PONG"
@@ -172,12 +177,12 @@ async def test_a_server_that_is_down_fails_the_call_at_once() -> None:
     redis = PipelinedRedis(f"redis://127.0.0.1:{free_port()}/0", connect_timeout=5)
     try:
         async with asyncio.timeout(4):  # a hang guard, not a timing check
-            with pytest.raises(OSError):
+            with pytest.raises(ConnectionRefusedError):
                 await redis.call("PING")
             results = await asyncio.gather(
                 *(redis.call("PING") for _ in range(10)), return_exceptions=True
             )
-        assert all(isinstance(result, OSError) for result in results)
+        assert all(isinstance(result, ConnectionRefusedError) for result in results)
     finally:
         await redis.close()
 
@@ -251,7 +256,7 @@ async def test_a_caller_cancelled_during_connect_leaves_no_stale_attempt_behind(
     await asyncio.sleep(0)  # it starts connecting
     first.cancel()
     await eventually(lambda: _connected(admin, 2))  # the connect finished without its caller
-    await admin.execute_command("CLIENT", "KILL", "TYPE", "normal")
+    await command(admin, "CLIENT", "KILL", "TYPE", "normal")
     await eventually(lambda: _connected(admin, 1))
     await asyncio.sleep(0.05)  # the loop sees the hang-up
     # The finished attempt and its now dead connection must not be reused.
@@ -298,9 +303,9 @@ async def test_password_in_url_authenticates_and_the_path_selects_the_db(
         assert await redis.call("CLIENT", "INFO") is not None
     finally:
         await redis.close()
-    assert await admin.execute_command("SELECT", 2)
+    assert await command(admin, "SELECT", 2)
     assert await admin.get("where") == b"db2"
-    assert await admin.execute_command("SELECT", 0)
+    assert await command(admin, "SELECT", 0)
     assert await admin.get("where") is None
 
 
@@ -311,7 +316,7 @@ async def test_wrong_or_missing_password_raises(server: PrivateRedis, admin: Red
     before = await connected_clients(admin)
     wrong = PipelinedRedis(f"redis://:wrong-password@127.0.0.1:{server.port}", connect_timeout=5)
     try:
-        with pytest.raises(RedisReplyError, match="WRONGPASS|invalid password"):
+        with pytest.raises(RedisReplyError, match="WRONGPASS"):
             await wrong.call("PING")
         with pytest.raises(RedisReplyError):  # and again: nothing half-open is kept
             await wrong.call("PING")
@@ -331,7 +336,7 @@ async def test_an_acl_user_authenticates_with_name_and_password(
 ) -> None:
     password = f"acl-{uuid.uuid4().hex}"
     register_secret(password, "test redis password")
-    await admin.execute_command("ACL", "SETUSER", "ingest", "on", f">{password}", "~*", "+@all")
+    await command(admin, "ACL", "SETUSER", "ingest", "on", f">{password}", "~*", "+@all")
     redis = PipelinedRedis(
         f"redis://ingest:{password}@127.0.0.1:{server.port}/3", connect_timeout=5
     )
@@ -340,7 +345,7 @@ async def test_an_acl_user_authenticates_with_name_and_password(
         assert await redis.call("SET", "acl", "db3") == b"OK"
     finally:
         await redis.close()
-    assert await admin.execute_command("SELECT", 3)
+    assert await command(admin, "SELECT", 3)
     assert await admin.get("acl") == b"db3"
     wrong = PipelinedRedis(f"redis://ingest:nope-nope@127.0.0.1:{server.port}", connect_timeout=5)
     try:
@@ -359,5 +364,5 @@ async def test_a_unix_socket_url_connects_and_selects_the_db(
         assert await redis.call("SET", "over-unix", 1) == b"OK"
     finally:
         await redis.close()
-    assert await admin.execute_command("SELECT", 4)
+    assert await command(admin, "SELECT", 4)
     assert await admin.get("over-unix") == b"1"
