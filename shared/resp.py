@@ -148,16 +148,23 @@ class PipelinedRedis:
 
     @staticmethod
     def _write(protocol: _Protocol, payload: bytes) -> asyncio.Future[Any]:
+        transport = protocol.transport
+        if transport is None:  # lost after connecting, before this caller's turn to write
+            raise RedisConnectionLost("Redis connection lost before the command was sent")
         future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        assert protocol.transport is not None
-        protocol.transport.write(payload)
+        transport.write(payload)
         protocol.waiting.append(future)
         return future
 
     async def _send_after_connect(self, payload: bytes) -> Any:
-        if self._connecting is None:
-            self._connecting = asyncio.ensure_future(self._connect())
+        protocol = self._protocol
+        if protocol is not None and protocol.transport is not None:  # connected meanwhile
+            return await self._write(protocol, payload)
         connecting = self._connecting
+        if connecting is None or connecting.done():
+            # A finished attempt is stale here (its connection is gone, or it failed with
+            # nobody left to clear it): start a new one that concurrent callers share.
+            connecting = self._connecting = asyncio.ensure_future(self._connect())
         try:
             protocol = await asyncio.shield(connecting)
         finally:

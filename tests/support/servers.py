@@ -32,10 +32,13 @@ def free_port() -> int:
 class PrivateRedis:
     """A redis-server on a free port that a test can stop and start again."""
 
-    def __init__(self, folder: Path, *, appendonly: bool = True) -> None:
+    def __init__(
+        self, folder: Path, *, appendonly: bool = True, extra_args: tuple[str, ...] = ()
+    ) -> None:
         self.folder = folder
         self.port = free_port()
         self.appendonly = appendonly
+        self.extra_args = extra_args  # more redis-server options, e.g. ("--maxclients", "5")
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -64,6 +67,7 @@ class PrivateRedis:
                 str(self.folder),
                 "--loglevel",
                 "warning",
+                *self.extra_args,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

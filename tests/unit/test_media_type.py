@@ -1,0 +1,31 @@
+"""The media type of a Content-Type header value."""
+
+from __future__ import annotations
+
+import pytest
+
+from shared.headers import media_type
+
+
+def test_no_header_means_no_media_type() -> None:
+    assert media_type(None) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("application/json", "application/json"),
+        ("application/json; charset=utf-8", "application/json"),
+        ("application/json;charset=utf-8", "application/json"),
+        ("APPLICATION/JSON; Charset=UTF-8", "application/json"),
+        ("Text/Plain", "text/plain"),
+        ("  application/x-www-form-urlencoded  ", "application/x-www-form-urlencoded"),
+        ("\tapplication/json \t; charset=utf-8", "application/json"),
+        ('multipart/form-data; boundary="a;b"', "multipart/form-data"),
+        ("application/vnd.api+json", "application/vnd.api+json"),
+    ],
+)
+def test_media_type_is_lower_case_without_parameters_or_whitespace(
+    value: str, expected: str
+) -> None:
+    assert media_type(value) == expected
