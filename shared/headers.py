@@ -47,7 +47,8 @@ def sender_delivery_id(headers: Mapping[str, str]) -> str | None:
 
 
 def media_type(content_type: str | None) -> str | None:
-    """The media type of a Content-Type value, lower-cased and without parameters."""
+    """The media type of a Content-Type value, lower-cased and without parameters (None if
+    there is none)."""
     if content_type is None:
         return None
-    return content_type.partition(";")[0].strip().lower()
+    return content_type.partition(";")[0].strip().lower() or None

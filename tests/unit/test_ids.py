@@ -79,14 +79,14 @@ def test_request_ids_are_unique_and_share_the_instance_prefix() -> None:
     ids = RequestIds()
     values = [ids.next() for _ in range(10_000)]
     assert len(set(values)) == len(values)
-    prefixes = {value.split("-")[0] for value in values}
+    assert all(re.fullmatch(r"[0-9a-f]{32}", value) for value in values)  # the documented shape
+    prefixes = {value[:16] for value in values}
     assert len(prefixes) == 1
     (prefix,) = prefixes
-    assert re.fullmatch(r"[0-9a-f]{16}", prefix)
-    assert values[0] == f"{prefix}-1"
-    assert values[25] == f"{prefix}-1a"  # the counter is hex
+    assert values[0] == f"{prefix}{1:016x}"
+    assert values[25] == f"{prefix}{26:016x}"  # the counter half counts in hex
 
 
 def test_two_request_id_instances_have_different_prefixes() -> None:
-    prefixes = {RequestIds().next().split("-")[0] for _ in range(100)}
+    prefixes = {RequestIds().next()[:16] for _ in range(100)}
     assert len(prefixes) == 100

@@ -29,3 +29,8 @@ def test_media_type_is_lower_case_without_parameters_or_whitespace(
     value: str, expected: str
 ) -> None:
     assert media_type(value) == expected
+
+
+def test_an_empty_content_type_is_no_media_type() -> None:
+    assert media_type("") is None
+    assert media_type(" ; charset=utf-8") is None
