@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Iterable, Mapping
 
 # Never stored, whatever their name: credentials and anything that proves authorship.
@@ -14,9 +13,14 @@ DELIVERY_ID_HEADERS = ("x-github-delivery", "webhook-id", "idempotency-key", "x-
 MAX_DELIVERY_ID_LENGTH = 200
 
 
-@functools.lru_cache(maxsize=4096)
+# Senders repeat the same few header names: each name is decided once (a plain dict is
+# cheaper per lookup than lru_cache); the number of names kept is capped.
+_DECIDED: dict[str, str | None] = {}
+_MAX_DECIDED = 4096
+_UNDECIDED = "\0undecided"  # never a header name
+
+
 def _kept_name(name: str) -> str | None:
-    # Senders repeat the same few header names: decide once per name.
     lower = name.lower()
     if lower in _ALWAYS_DROPPED:
         return None
@@ -30,8 +34,13 @@ def _kept_name(name: str) -> str | None:
 def kept_headers(headers: Iterable[tuple[str, str]], dropped: frozenset[str]) -> dict[str, str]:
     """`content-type`, `user-agent` and `x-*` headers, minus secrets and `dropped` names."""
     kept: dict[str, str] = {}
+    decided = _DECIDED
     for name, value in headers:
-        lower = _kept_name(name)
+        lower = decided.get(name, _UNDECIDED)
+        if lower is _UNDECIDED:
+            lower = _kept_name(name)
+            if len(decided) < _MAX_DECIDED:
+                decided[name] = lower
         if lower is not None and lower not in dropped:
             kept[lower] = value
     return kept
