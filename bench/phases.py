@@ -18,6 +18,7 @@ import redis
 from bench import profile
 from bench.env import LOAD_CPU, SERVER_CPU, Proc, Target, World, free_port, python, wait_http_ok
 from bench.fill import BODY, fill_queue
+from bench.queue_stub import queue_stub
 from bench.wrk import run_wrk, write_script
 
 QUEUE_NAME = "mc:queue"  # the default REDIS_NAMESPACE's queue
@@ -61,8 +62,9 @@ def wrk_max(
     proc, port = start_server(world, kind)
     url = f"http://127.0.0.1:{port}{target.path}"
     try:
-        run_wrk(url, script, seconds=warmup, connections=WRK_CONNECTIONS)
-        return run_wrk(url, script, seconds=seconds, connections=WRK_CONNECTIONS)
+        with queue_stub(world.redis_port, QUEUE_NAME):
+            run_wrk(url, script, seconds=warmup, connections=WRK_CONNECTIONS)
+            return run_wrk(url, script, seconds=seconds, connections=WRK_CONNECTIONS)
     finally:
         world.stop(proc)
         world.flush_redis()
@@ -109,8 +111,9 @@ def http_phase(world: World, target: Target, seconds: float, warmup: float) -> d
     for kind in ("bare", "ingress"):
         proc, port = start_server(world, kind)
         try:
-            fixed_rate(world, port, target, half / 4, warmup, None)  # warm-up
-            results[kind]["half_rate"] = fixed_rate(world, port, target, half, seconds, None)
+            with queue_stub(world.redis_port, QUEUE_NAME):
+                fixed_rate(world, port, target, half / 4, warmup, None)  # warm-up
+                results[kind]["half_rate"] = fixed_rate(world, port, target, half, seconds, None)
         finally:
             world.stop(proc)
         world.flush_redis()
