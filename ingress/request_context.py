@@ -17,6 +17,7 @@ import time
 from collections.abc import Awaitable, Callable
 
 from aiohttp import hdrs, web
+from multidict import CIMultiDict
 from prometheus_client import Counter, Histogram
 
 from ingress.keys import CLIENT_IP, REQUEST_ID
@@ -128,6 +129,23 @@ class RequestContext:
         headers = response.headers
         headers["X-Request-Id"] = request_id
         headers.update(self._headers)
+        return self.record(request, response, route, request_id, client_ip, started)
+
+    def json_headers(self) -> CIMultiDict[str]:
+        """Content-Type JSON plus the security headers: copy, add `X-Request-Id`, then answer
+        with them and `record` (one header set built instead of three steps per request)."""
+        return CIMultiDict({"Content-Type": "application/json", **self._headers})
+
+    def record(
+        self,
+        request: web.Request,
+        response: web.StreamResponse,
+        route: str,
+        request_id: str,
+        client_ip: str,
+        started: float,
+    ) -> web.StreamResponse:
+        """Count, time and log a request whose response carries its headers already."""
         elapsed = time.perf_counter() - started
         status = response.status
         children = self._metrics.get((route, status))

@@ -65,6 +65,7 @@ class IngestEndpoint:
     async def bind(self, app: web.Application) -> None:
         """`on_startup`: after every resource context has opened."""
         self._context = app[REQUEST_CONTEXT]
+        self._json_headers = self._context.json_headers()
         self._limiter = app[WEBHOOK_LIMITER]
         self._configs = app[WEBHOOK_CONFIGS]
         self._queue = app[DELIVERY_QUEUE]
@@ -77,14 +78,19 @@ class IngestEndpoint:
         context = self._context
         started = time.perf_counter()
         request_id, client_ip = context.begin(request)
-        response: web.StreamResponse
         try:
-            response = await self._accept(request, client_ip)
+            status, answer = await self._accept(request, client_ip)
         except Exception as error:
-            response = context.fail(request, error, request_id)
-        return context.finish(request, response, self._route, request_id, client_ip, started)
+            failed = context.fail(request, error, request_id)
+            return context.finish(request, failed, self._route, request_id, client_ip, started)
+        headers = self._json_headers.copy()
+        headers["X-Request-Id"] = request_id
+        response = web.Response(status=status, body=orjson.dumps(answer), headers=headers)
+        return context.record(request, response, self._route, request_id, client_ip, started)
 
-    async def _accept(self, request: web.Request, client_ip: str) -> web.Response:
+    async def _accept(self, request: web.Request, client_ip: str) -> tuple[int, dict[str, object]]:
+        """(status, JSON answer) of an accepted (202) or repeated (200) delivery; raises the
+        refusals."""
         limiter = self._limiter
         decision = limiter.hit_nowait(client_ip) or await limiter.hit(client_ip)
         if not decision.allowed:
@@ -150,7 +156,7 @@ class IngestEndpoint:
         except Exception as error:
             _OUTCOME["queue_unavailable"].inc()
             raise queue.unavailable(error) from None
-        answer = {
+        answer: dict[str, object] = {
             "ok": True,
             "board_id": config.board_id,
             "webhook_id": config.webhook_id,
@@ -159,6 +165,6 @@ class IngestEndpoint:
         if enqueued.duplicate:
             _OUTCOME["duplicate"].inc()
             answer["duplicate"] = True
-            return web.Response(body=orjson.dumps(answer), content_type="application/json")
+            return 200, answer
         _OUTCOME["accepted"].inc()
-        return web.Response(status=202, body=orjson.dumps(answer), content_type="application/json")
+        return 202, answer
