@@ -20,6 +20,7 @@ from shared.ids import uuid4_str
 from shared.jobs import delivery_envelope, envelope_job_bytes
 from shared.metrics import INGEST_OUTCOME_NAMES, INGEST_OUTCOMES, RATE_LIMITED
 from shared.signatures import SignatureError, verify_signature
+from shared.webhook_config import WebhookConfig
 
 _OUTCOME = {name: INGEST_OUTCOMES.labels(name) for name in INGEST_OUTCOME_NAMES}
 _WEBHOOK_RATE_LIMITED = RATE_LIMITED.labels("webhook")
@@ -74,23 +75,48 @@ class IngestEndpoint:
         self._read_timeout = settings.ingress_read_timeout_seconds
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        """Accept one webhook delivery (or refuse it, in JSON, with the usual headers)."""
+        """Accept one webhook delivery (or refuse it, in JSON, with the usual headers).
+
+        The wait for Redis happens in this frame: resuming a request after its batch is
+        stored then passes through one coroutine, not three.
+        """
         context = self._context
         started = time.perf_counter()
         request_id, client_ip = context.begin(request)
         try:
-            status, answer = await self._accept(request, client_ip)
+            config, payload_id, delivery_id, job = await self._admit(request, client_ip)
+            queue = self._queue
+            try:
+                enqueued = await queue.submit(payload_id, config.webhook_id, delivery_id, job)
+            except Exception as error:
+                _OUTCOME["queue_unavailable"].inc()
+                raise queue.unavailable(error) from None
         except Exception as error:
             failed = context.fail(request, error, request_id)
             return context.finish(request, failed, self._route, request_id, client_ip, started)
+        answer: dict[str, object] = {
+            "ok": True,
+            "board_id": config.board_id,
+            "webhook_id": config.webhook_id,
+            "payload_id": enqueued.payload_id,
+        }
+        if enqueued.duplicate:
+            _OUTCOME["duplicate"].inc()
+            answer["duplicate"] = True
+            status = 200
+        else:
+            _OUTCOME["accepted"].inc()
+            status = 202
         headers = self._json_headers.copy()
         headers["X-Request-Id"] = request_id
         response = web.Response(status=status, body=orjson.dumps(answer), headers=headers)
         return context.record(request, response, self._route, request_id, client_ip, started)
 
-    async def _accept(self, request: web.Request, client_ip: str) -> tuple[int, dict[str, object]]:
-        """(status, JSON answer) of an accepted (202) or repeated (200) delivery; raises the
-        refusals."""
+    async def _admit(
+        self, request: web.Request, client_ip: str
+    ) -> tuple[WebhookConfig, str, str | None, bytes]:
+        """Run the checks in the contract's order and encode the job: (config, payload id,
+        sender's delivery id, job bytes). Raises the refusals."""
         limiter = self._limiter
         decision = limiter.hit_nowait(client_ip) or await limiter.hit(client_ip)
         if not decision.allowed:
@@ -150,21 +176,4 @@ class IngestEndpoint:
             ),
             received_at_ms,
         )
-        queue = self._queue
-        try:
-            enqueued = await queue.submit(payload_id, config.webhook_id, delivery_id, job)
-        except Exception as error:
-            _OUTCOME["queue_unavailable"].inc()
-            raise queue.unavailable(error) from None
-        answer: dict[str, object] = {
-            "ok": True,
-            "board_id": config.board_id,
-            "webhook_id": config.webhook_id,
-            "payload_id": enqueued.payload_id,
-        }
-        if enqueued.duplicate:
-            _OUTCOME["duplicate"].inc()
-            answer["duplicate"] = True
-            return 200, answer
-        _OUTCOME["accepted"].inc()
-        return 202, answer
+        return config, payload_id, delivery_id, job
