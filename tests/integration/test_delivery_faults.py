@@ -11,17 +11,16 @@ import asyncpg
 from prometheus_client import REGISTRY
 from redis.asyncio import Redis
 
-from ingress.delivery_queue import DeliveryQueue
 from shared.db import create_pool
 from shared.jobs import Delivery
 from shared.replay import replay_one
-from shared.resp import PipelinedRedis
 from shared.settings import Settings
 from tests.conftest import make_settings
 from tests.support.databases import PrivateDatabase
 from tests.support.deliveries import make_delivery, work_counts
 from tests.support.factories import Factory
 from tests.support.operator_api import eventually
+from tests.support.queueing import enqueue_all
 from tests.support.workers import drain_queue
 from workers.main import build_worker
 
@@ -33,17 +32,7 @@ def metric(name: str, **labels: str) -> float:
 
 async def enqueue(settings: Settings, deliveries: list[Delivery]) -> None:
     """Queue deliveries exactly as the ingress does."""
-    queue = DeliveryQueue(
-        PipelinedRedis(settings.rq_redis_url, connect_timeout=5),
-        queue_name=settings.queue_name,
-        namespace=settings.redis_namespace,
-        dedup_ttl_seconds=60,
-        timeout_seconds=5,
-    )
-    try:
-        await asyncio.gather(*(queue.enqueue(d) for d in deliveries))
-    finally:
-        await queue.close()
+    await enqueue_all(settings, deliveries)
 
 
 async def setup_board(pool: asyncpg.Pool) -> tuple[uuid.UUID, uuid.UUID]:

@@ -14,15 +14,14 @@ import asyncpg
 import pytest
 from redis.asyncio import Redis
 
-from ingress.delivery_queue import DeliveryQueue
 from shared.queries.replay import ReplayFilter
 from shared.replay import replay_matching
-from shared.resp import PipelinedRedis
 from shared.settings import Settings
 from tests.conftest import make_settings
 from tests.support.deliveries import make_delivery, store, work_counts
 from tests.support.factories import Factory
 from tests.support.operator_api import Client, OperatorApi
+from tests.support.queueing import enqueue_all
 from tests.support.workers import drain_queue
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -254,15 +253,7 @@ async def test_a_fresh_delivery_overtakes_a_big_replay(
         )
         assert result.replayed == 1000
         fresh = make_delivery(board, hook)
-        queue = DeliveryQueue(
-            PipelinedRedis(settings.rq_redis_url, connect_timeout=5),
-            queue_name=settings.queue_name,
-            namespace=settings.redis_namespace,
-            dedup_ttl_seconds=60,
-            timeout_seconds=5,
-        )
-        await queue.enqueue(fresh)
-        await queue.close()
+        await enqueue_all(settings, [fresh])
         await drain_queue(settings)
     finally:
         await redis.aclose()

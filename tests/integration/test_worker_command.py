@@ -11,12 +11,11 @@ from pathlib import Path
 
 import asyncpg
 
-from ingress.delivery_queue import DeliveryQueue
 from shared.jobs import Delivery
-from shared.resp import PipelinedRedis
 from shared.settings import Settings
 from tests.support.factories import Factory
 from tests.support.process_env import service_env
+from tests.support.queueing import enqueue_all
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -28,15 +27,9 @@ async def test_worker_command_processes_a_queued_delivery_and_stops_cleanly(
     await factory.agent(board, lead=True)
     webhook = await factory.webhook(board)
     payload_id = str(uuid.uuid4())
-    queue = DeliveryQueue(
-        PipelinedRedis(settings.rq_redis_url, connect_timeout=5),
-        queue_name=settings.queue_name,
-        namespace=settings.redis_namespace,
-        dedup_ttl_seconds=60,
-        timeout_seconds=5,
-    )
-    try:
-        await queue.enqueue(
+    await enqueue_all(
+        settings,
+        [
             Delivery(
                 payload_id=payload_id,
                 board_id=str(board),
@@ -47,9 +40,8 @@ async def test_worker_command_processes_a_queued_delivery_and_stops_cleanly(
                 content_type="application/json",
                 received_at_ms=int(time.time() * 1000),
             )
-        )
-    finally:
-        await queue.close()
+        ],
+    )
     env = service_env(settings)
     process = await asyncio.create_subprocess_exec(
         sys.executable,
