@@ -10,7 +10,7 @@ import orjson
 from aiohttp import web
 from aiohttp.typedefs import Middleware
 
-from shared.ids import RequestIds
+from shared.ids import random_hex_id
 from shared.settings import Settings
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -18,11 +18,11 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _PLAIN_REQUEST_ID = re.compile(r"[A-Za-z0-9_.:-]{1,128}")
 
 
-def clean_request_id(raw: str | None, ids: RequestIds) -> str:
+def clean_request_id(raw: str | None) -> str:
     """The client's request id if it is short and plain, else a new one (ids reach log lines)."""
     if raw is not None and _PLAIN_REQUEST_ID.fullmatch(raw):
         return raw
-    return ids.next()
+    return random_hex_id()
 
 
 def json_error(status: int, body: dict[str, object], request_id: str) -> web.Response:
@@ -49,7 +49,6 @@ def cors_middleware(origins: list[str], headers: Mapping[str, str] | None = None
     """CORS for the configured origins only; preflight answered here, with `headers` added."""
     allowed = frozenset(origins)
     preflight_headers = dict(headers or {})
-    preflight_ids = RequestIds()
     allow_any = "*" in allowed
 
     @web.middleware
@@ -66,9 +65,7 @@ def cors_middleware(origins: list[str], headers: Mapping[str, str] | None = None
                 "Access-Control-Request-Headers", "Authorization, Content-Type"
             )
             response.headers["Access-Control-Max-Age"] = "600"
-            response.headers["X-Request-Id"] = clean_request_id(
-                request.headers.get("X-Request-Id"), preflight_ids
-            )
+            response.headers["X-Request-Id"] = clean_request_id(request.headers.get("X-Request-Id"))
             # Answered before the request-context middleware, which adds these to the rest.
             response.headers.update(preflight_headers)
         else:

@@ -24,7 +24,6 @@ from ingress.keys import CLIENT_IP, REQUEST_ID
 from ingress.middlewares import clean_request_id, json_error, security_headers
 from shared.client_ip import resolve_client_ip
 from shared.errors import DomainError
-from shared.ids import RequestIds
 from shared.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from shared.settings import Settings
 
@@ -44,7 +43,6 @@ class RequestContext:
         self._headers = security_headers(settings)
         self._slow_seconds = settings.request_log_slow_ms / 1000
         self._log_health = settings.log_health_requests
-        self._ids = RequestIds()
         # Metric children by (route, status): labels() takes a lock and builds a key per call.
         self._metrics: dict[tuple[str, int], tuple[Counter, Histogram]] = {}
 
@@ -80,7 +78,7 @@ class RequestContext:
     def begin(self, request: web.Request) -> tuple[str, str]:
         """The request id and client address, also stored on the request."""
         headers = request.headers
-        request_id = clean_request_id(headers.get("X-Request-Id"), self._ids)
+        request_id = clean_request_id(headers.get("X-Request-Id"))
         if self._trusted:
             client_ip = resolve_client_ip(
                 request.remote,
