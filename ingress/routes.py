@@ -34,9 +34,11 @@ def add_route(app: web.Application, method: str, path: str, handler: Handler) ->
 
 
 def add_route_defs(app: web.Application, routes: Iterable[web.RouteDef]) -> None:
-    """`add_route` for each of aiohttp's route definitions."""
+    """Register aiohttp route definitions (their options kept), each wrapped like `add_route`."""
+    context = app[REQUEST_CONTEXT]
     for route in routes:
-        add_route(app, route.method, route.path, route.handler)
+        wrapped = context.wrap(route.handler, route.path)
+        web.RouteDef(route.method, route.path, wrapped, route.kwargs).register(app.router)
 
 
 def add_routes(app: web.Application) -> None:
