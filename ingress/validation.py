@@ -27,6 +27,11 @@ def _field_errors(error: ValidationError) -> list[dict[str, Any]]:
     ]
 
 
+def body_read_timeout() -> DomainError:
+    """The answer to a sender too slow to finish its body (the connection is then closed)."""
+    return DomainError("Timed out reading the request body.", headers={"Connection": "close"})
+
+
 async def read_body(request: web.Request) -> bytes:
     """The whole body: 413 over the app's size cap, an error when the sender is too slow."""
     declared = request.content_length
@@ -38,9 +43,7 @@ async def read_body(request: web.Request) -> bytes:
             return await request.read()
     except TimeoutError:
         # aiohttp has no body read timeout: without this a trickling client holds a handler.
-        raise DomainError(
-            "Timed out reading the request body.", headers={"Connection": "close"}
-        ) from None
+        raise body_read_timeout() from None
 
 
 async def parse_body(request: web.Request, model: type[Model]) -> Model:

@@ -14,7 +14,8 @@ from aiohttp import web
 
 from ingress.keys import DELIVERY_QUEUE, SETTINGS, WEBHOOK_CONFIGS, WEBHOOK_LIMITER
 from ingress.request_context import REQUEST_CONTEXT
-from shared.errors import DomainError, Forbidden, Gone, NotFound, PayloadTooLarge, RateLimited
+from ingress.validation import body_read_timeout
+from shared.errors import Forbidden, Gone, NotFound, PayloadTooLarge, RateLimited
 from shared.headers import kept_headers, media_type, sender_delivery_id
 from shared.ids import uuid4_str
 from shared.jobs import delivery_envelope, envelope_job_bytes
@@ -57,9 +58,7 @@ async def read_rest_of_body(
                     raise PayloadTooLarge(f"Payload exceeds {limit} bytes.")
                 chunks.append(chunk)
     except TimeoutError:
-        raise DomainError(
-            "Timed out reading the request body.", headers={"Connection": "close"}
-        ) from None
+        raise body_read_timeout() from None
     return b"".join(chunks)
 
 
