@@ -1,4 +1,4 @@
-"""Payload ids (buffered CSPRNG UUIDv4 text) and request ids (prefix + counter)."""
+"""Payload ids (buffered CSPRNG UUIDv4 text) and request ids (32 random hex digits)."""
 
 from __future__ import annotations
 
