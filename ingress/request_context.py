@@ -18,12 +18,12 @@ from collections.abc import Awaitable, Callable
 
 from aiohttp import hdrs, web
 from multidict import CIMultiDict
-from prometheus_client import Counter, Histogram
 
 from ingress.keys import CLIENT_IP, REQUEST_ID
 from ingress.middlewares import clean_request_id, json_error, security_headers
 from shared.client_ip import resolve_client_ip
 from shared.errors import DomainError
+from shared.metric_buffer import BUFFERS, CountBuffer, ObservationBuffer
 from shared.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from shared.settings import Settings
 
@@ -43,8 +43,9 @@ class RequestContext:
         self._headers = security_headers(settings)
         self._slow_seconds = settings.request_log_slow_ms / 1000
         self._log_health = settings.log_health_requests
-        # Metric children by (route, status): labels() takes a lock and builds a key per call.
-        self._metrics: dict[tuple[str, int], tuple[Counter, Histogram]] = {}
+        # Buffered metric children by (route, status): labels() takes a lock and builds a key
+        # per call, and the children themselves cost a lock per call (shared.metric_buffer).
+        self._metrics: dict[tuple[str, int], tuple[CountBuffer, ObservationBuffer]] = {}
 
     def wrap(self, handler: Handler, route: str) -> Handler:
         """`handler` with the shared behaviour; `route` is its path template (a metric label)."""
@@ -148,7 +149,10 @@ class RequestContext:
         status = response.status
         children = self._metrics.get((route, status))
         if children is None:
-            children = (HTTP_REQUESTS.labels(route, str(status)), HTTP_LATENCY.labels(route))
+            children = (
+                BUFFERS.counter(HTTP_REQUESTS.labels(route, str(status))),
+                BUFFERS.histogram(HTTP_LATENCY.labels(route)),
+            )
             self._metrics[(route, status)] = children
         children[0].inc()
         children[1].observe(elapsed)

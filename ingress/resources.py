@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 
@@ -21,11 +23,14 @@ from ingress.keys import (
 )
 from ingress.rate_limit import MemoryLimiter, RateLimiter, RedisLimiter
 from shared.db import create_pool
+from shared.metric_buffer import BUFFERS
 from shared.redis import connect_redis
 from shared.resp import PipelinedRedis
 from shared.settings import RateLimit, Settings
 
 log = logging.getLogger(__name__)
+
+METRIC_FLUSH_SECONDS = 1.0
 
 
 class StartupError(Exception):
@@ -110,10 +115,29 @@ async def rate_limiters_ctx(app: web.Application) -> AsyncIterator[None]:
         await redis.aclose()
 
 
+async def metric_buffer_ctx(_app: web.Application) -> AsyncIterator[None]:
+    """Hand the hot path's buffered metric counts to prometheus-client every second, and once
+    more at exit (with `--processes N` another process may answer the scrape)."""
+
+    async def flush_every_second() -> None:
+        while True:
+            await asyncio.sleep(METRIC_FLUSH_SECONDS)
+            BUFFERS.flush()
+
+    task = asyncio.create_task(flush_every_second())
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    BUFFERS.flush()
+
+
 def install(app: web.Application, settings: Settings) -> None:
     """Register every resource context in dependency order."""
     app[SETTINGS] = settings
-    app.cleanup_ctx.extend([postgres_ctx, queue_ctx, webhook_configs_ctx, rate_limiters_ctx])
+    app.cleanup_ctx.extend(
+        [metric_buffer_ctx, postgres_ctx, queue_ctx, webhook_configs_ctx, rate_limiters_ctx]
+    )
     # Imported here: the auth modules import this one (StartupError) and ingress.keys.
     from ingress.auth.context import agent_auth_ctx, clerk_ctx
     from ingress.task_changes import task_pages_ctx

@@ -10,6 +10,7 @@ from prometheus_client import CONTENT_TYPE_LATEST
 
 from ingress.keys import DB_POOL, QUEUE_REDIS, REQUEST_ID, WEBHOOK_CONFIGS
 from ingress.metrics_export import render_metrics
+from shared.metric_buffer import BUFFERS
 from shared.metrics import CONFIG_CACHE_AGE
 
 _CHECK_TIMEOUT = 2.0
@@ -61,6 +62,7 @@ async def readyz(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     """Prometheus text format: this process, or every ingress process in multiprocess mode."""
     CONFIG_CACHE_AGE.set(request.app[WEBHOOK_CONFIGS].age_seconds)
+    BUFFERS.flush()  # this process's counts are exact; other processes' at most 1 s old
     response = web.Response(body=render_metrics())
     response.headers["Content-Type"] = CONTENT_TYPE_LATEST
     return response

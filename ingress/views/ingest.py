@@ -19,11 +19,12 @@ from shared.errors import Forbidden, Gone, NotFound, PayloadTooLarge, RateLimite
 from shared.headers import kept_headers, media_type, sender_delivery_id
 from shared.ids import uuid4_str
 from shared.jobs import delivery_envelope, envelope_job_bytes
+from shared.metric_buffer import BUFFERS
 from shared.metrics import INGEST_OUTCOME_NAMES, INGEST_OUTCOMES, RATE_LIMITED
 from shared.signatures import SignatureError, verify_signature
 from shared.webhook_config import WebhookConfig
 
-_OUTCOME = {name: INGEST_OUTCOMES.labels(name) for name in INGEST_OUTCOME_NAMES}
+_OUTCOME = {name: BUFFERS.counter(INGEST_OUTCOMES.labels(name)) for name in INGEST_OUTCOME_NAMES}
 _WEBHOOK_RATE_LIMITED = RATE_LIMITED.labels("webhook")
 
 

@@ -139,6 +139,16 @@ async def _send_and_check(port: int, folder: Path, path: str) -> None:
     ages = _per_process(folder, "mc_webhook_config_cache_age_seconds")
     assert len([pid for pid, age in ages.items() if 0 < age < 60]) == 2, ages
 
+    # Each process hands its buffered request counts to its metric files every second
+    # (shared.metric_buffer): within a few seconds the files hold every request.
+    def accepted_in_files() -> float:
+        return sum(_per_process(folder, "mc_ingest_outcomes_total", outcome="accepted").values())
+
+    deadline = time.monotonic() + 10
+    while accepted_in_files() < REQUESTS:
+        assert time.monotonic() < deadline, "buffered counts never reached the metric files"
+        await asyncio.sleep(0.1)
+
     for _ in range(6):  # whichever process answers, the sum is the same
         status, text = await _get(port, "/metrics")
         assert status == 200
