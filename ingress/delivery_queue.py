@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import logging
 import time
 from dataclasses import dataclass
+from typing import Any
 
-from shared.coalesce import Coalescer
 from shared.errors import ServiceUnavailable
 from shared.jobs import JOB_EXPIRY_MS, JOB_KEY_PREFIX, Delivery, delivery_job_bytes
-from shared.resp import Arg, PipelinedRedis, RedisReplyError
+from shared.resp import Arg, PipelinedRedis, RedisConnectionLost, RedisReplyError
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +44,9 @@ return out
 _ENQUEUE_SHA = hashlib.sha1(ENQUEUE_BATCH_LUA.encode(), usedforsecurity=False).hexdigest()
 
 
+MAX_BATCH = 512  # deliveries per script call; a busier tick sends more than one
+
+
 @dataclass(frozen=True, slots=True)
 class Enqueued:
     """Outcome of one enqueue: the payload id that holds the event, and whether it is a repeat."""
@@ -51,8 +55,27 @@ class Enqueued:
     duplicate: bool
 
 
+class _Batch:
+    """The deliveries of one event-loop tick: one script call, one future per delivery."""
+
+    __slots__ = ("args", "done", "futures", "retried", "sent", "timer")
+
+    def __init__(self, args: list[Arg], loop: asyncio.AbstractEventLoop) -> None:
+        self.args = args
+        self.futures: list[asyncio.Future[bytes]] = []
+        self.done: asyncio.Future[None] = loop.create_future()  # answered or failed
+        self.sent = False
+        self.retried = False
+        self.timer: asyncio.TimerHandle | None = None
+
+
 class DeliveryQueue:
-    """Enqueues deliveries; concurrent calls share one Redis round trip per event-loop tick."""
+    """Enqueues deliveries; concurrent calls share one Redis round trip per event-loop tick.
+
+    A batch is driven by callbacks on the reply, not by a task of its own: the reply resolves
+    each delivery's future, a timer fails the batch when Redis is too slow, and NOSCRIPT sends
+    the script itself once.
+    """
 
     def __init__(
         self,
@@ -76,7 +99,8 @@ class DeliveryQueue:
             self._dedup_ttl,
             str(JOB_EXPIRY_MS),
         ]
-        self._batches: Coalescer[tuple[str, str, bytes], Enqueued] = Coalescer(self._send)
+        self._filling: _Batch | None = None  # collecting this tick's deliveries
+        self._in_flight: set[_Batch] = set()
 
     async def enqueue(self, delivery: Delivery) -> Enqueued:
         """Durably queue `delivery`, or report the first payload id of a repeat; 503 on failure."""
@@ -90,19 +114,35 @@ class DeliveryQueue:
     ) -> Enqueued:
         """`enqueue` for a job already encoded (see `shared.jobs.envelope_job_bytes`)."""
         try:
-            return await self.submit(payload_id, webhook_id, sender_delivery_id, job)
+            first = await self.submit(payload_id, webhook_id, sender_delivery_id, job)
         except Exception as error:
             raise self.unavailable(error) from None
+        return Enqueued(first.decode(), True) if first else Enqueued(payload_id, False)
 
     def submit(
         self, payload_id: str, webhook_id: str, sender_delivery_id: str | None, job: bytes
-    ) -> asyncio.Future[Enqueued]:
-        """`enqueue_job` without a coroutine of its own (the ingest path): a failed future must
-        be turned into `unavailable(error)` by the caller."""
+    ) -> asyncio.Future[bytes]:
+        """`enqueue_job` without a coroutine or an `Enqueued` of its own (the ingest path).
+
+        The future resolves to b"" when the job was queued, or to the first delivery's payload
+        id when the sender's delivery id was seen before (nothing queued). A failed future must
+        be turned into `unavailable(error)` by the caller.
+        """
         dedup_key = ""
         if sender_delivery_id:
             dedup_key = f"{self._dedup_prefix}{webhook_id}:{sender_delivery_id}"
-        return self._batches.submit((payload_id, dedup_key, job))
+        loop = asyncio.get_running_loop()
+        batch = self._filling
+        if batch is None:
+            now_ms = int(time.time() * 1000)
+            batch = self._filling = _Batch([*self._head, now_ms, JOB_KEY_PREFIX], loop)
+            loop.call_soon(self._send, batch)  # after every request of this tick
+        future: asyncio.Future[bytes] = loop.create_future()
+        batch.futures.append(future)
+        batch.args += (payload_id, dedup_key, job)
+        if len(batch.futures) >= MAX_BATCH:
+            self._send(batch)
+        return future
 
     @staticmethod
     def unavailable(error: BaseException) -> ServiceUnavailable:
@@ -110,33 +150,74 @@ class DeliveryQueue:
         log.warning("queue unavailable: %s", type(error).__name__)
         return ServiceUnavailable("Queue unavailable; retry later.", retry_after=5)
 
-    async def _send(self, batch: list[tuple[str, str, bytes]]) -> list[Enqueued]:
-        now_ms = int(time.time() * 1000)
-        args = [*self._head, now_ms, JOB_KEY_PREFIX]
-        for item in batch:
-            args += item
+    def _send(self, batch: _Batch) -> None:
+        if batch.sent:  # sent early, full
+            return
+        batch.sent = True
+        if self._filling is batch:
+            self._filling = None
+        self._in_flight.add(batch)
+        self._call(batch)
+
+    def _call(self, batch: _Batch) -> None:
         try:
-            async with asyncio.timeout(self._timeout):
-                try:
-                    answers = await self._redis.send(args)
-                except RedisReplyError as error:
-                    if not str(error).startswith("NOSCRIPT"):
-                        raise
-                    # Redis restarted or flushed its scripts: send the script itself once.
-                    args[0:2] = ["EVAL", ENQUEUE_BATCH_LUA]
-                    answers = await self._redis.send(args)
-        except TimeoutError:
+            reply = self._redis.send(batch.args)
+        except Exception as error:
+            self._finish(batch, error)
+            return
+        batch.timer = asyncio.get_running_loop().call_later(self._timeout, self._expire, batch)
+        reply.add_done_callback(functools.partial(self._replied, batch))
+
+    def _replied(self, batch: _Batch, reply: asyncio.Future[Any]) -> None:
+        if batch.timer is not None:
+            batch.timer.cancel()
+        if reply.cancelled():
+            error: BaseException | None = RedisConnectionLost("enqueue cancelled")
+        else:
+            error = reply.exception()  # also marks it retrieved when nobody waits any more
+        if batch not in self._in_flight:  # timed out before the reply came
+            return
+        if error is None:
+            answers = reply.result()
+            if isinstance(answers, list) and len(answers) == len(batch.futures):
+                for future, answer in zip(batch.futures, answers, strict=True):
+                    if not future.done():  # its caller may have gone (cancelled)
+                        future.set_result(answer)
+                self._finish(batch, None)
+                return
+            error = RedisReplyError("enqueue script answered the wrong number of replies")
+        elif (
+            isinstance(error, RedisReplyError)
+            and str(error).startswith("NOSCRIPT")
+            and not batch.retried
+        ):
+            # Redis restarted or flushed its scripts: send the script itself once.
+            batch.retried = True
+            batch.args[0:2] = ["EVAL", ENQUEUE_BATCH_LUA]
+            self._call(batch)
+            return
+        self._finish(batch, error)
+
+    def _expire(self, batch: _Batch) -> None:
+        if batch in self._in_flight:
+            self._finish(batch, TimeoutError())
             # Replies may still come for what was sent; a new connection starts clean.
             self._redis.abort()
-            raise
-        return [
-            Enqueued(answer.decode(), True) if answer else Enqueued(payload_id, False)
-            for (payload_id, _, _), answer in zip(batch, answers, strict=True)
-        ]
+
+    def _finish(self, batch: _Batch, error: BaseException | None) -> None:
+        self._in_flight.discard(batch)
+        if error is not None:
+            for future in batch.futures:
+                if not future.done():
+                    future.set_exception(error)
+        batch.done.set_result(None)
 
     async def drain(self) -> None:
-        """Wait for every enqueue in flight."""
-        await self._batches.drain()
+        """Send what is collecting and wait for every batch in flight."""
+        if self._filling is not None:
+            self._send(self._filling)
+        while self._in_flight:
+            await asyncio.wait([batch.done for batch in self._in_flight])
 
     async def close(self) -> None:
         """Finish what is in flight, then close the connection."""

@@ -131,8 +131,8 @@ class RequestContext:
         return self.record(request, response, route, request_id, client_ip, started)
 
     def json_headers(self) -> CIMultiDict[str]:
-        """Content-Type JSON plus the security headers: copy, add `X-Request-Id`, then answer
-        with them and `record` (one header set built instead of three steps per request)."""
+        """Content-Type JSON plus the security headers, for a handler that answers with them
+        (the response copies them), adds `X-Request-Id` and calls `record` itself."""
         return CIMultiDict({"Content-Type": "application/json", **self._headers})
 
     def record(

@@ -21,6 +21,7 @@ from shared.ids import uuid4_str
 from shared.jobs import delivery_envelope, envelope_job_bytes
 from shared.metric_buffer import BUFFERS
 from shared.metrics import INGEST_OUTCOME_NAMES, INGEST_OUTCOMES, RATE_LIMITED
+from shared.ratelimit import Decision
 from shared.signatures import SignatureError, verify_signature
 from shared.webhook_config import WebhookConfig
 
@@ -88,17 +89,29 @@ class IngestEndpoint:
     async def handle(self, request: web.Request) -> web.StreamResponse:
         """Accept one webhook delivery (or refuse it, in JSON, with the usual headers).
 
-        The wait for Redis happens in this frame: resuming a request after its batch is
-        stored then passes through one coroutine, not three.
+        Each check is a plain method; this coroutine awaits only where a check has to wait
+        (a Redis rate limiter, a webhook not cached yet, a body still arriving) and for the
+        enqueue. The common request thus runs one coroutine, and resuming it after its batch
+        is stored passes through one frame.
         """
         context = self._context
         started = time.perf_counter()
         request_id, client_ip = context.begin(request)
         try:
-            config, payload_id, delivery_id, job = await self._admit(request, client_ip)
+            limiter = self._limiter
+            self._check_rate(limiter.hit_nowait(client_ip) or await limiter.hit(client_ip))
+            match = request.match_info
+            webhook_id = match["webhook_id"]
+            configs = self._configs
+            config = configs.get(webhook_id) or await configs.lookup(webhook_id)
+            config = self._check_webhook(config, match["board_id"])
+            body, complete = self._read_arrived_body(request)
+            if not complete:
+                body = await self._read_rest_of_body(request, body)
+            payload_id, delivery_id, job = self._verify_and_encode(request, config, body, client_ip)
             queue = self._queue
             try:
-                enqueued = await queue.submit(payload_id, config.webhook_id, delivery_id, job)
+                first = await queue.submit(payload_id, config.webhook_id, delivery_id, job)
             except Exception as error:
                 _OUTCOME["queue_unavailable"].inc()
                 raise queue.unavailable(error) from None
@@ -109,51 +122,61 @@ class IngestEndpoint:
             "ok": True,
             "board_id": config.board_id,
             "webhook_id": config.webhook_id,
-            "payload_id": enqueued.payload_id,
+            "payload_id": payload_id,
         }
-        if enqueued.duplicate:
+        if first:  # the sender's delivery id was seen before: the first delivery's payload id
             _OUTCOME["duplicate"].inc()
+            answer["payload_id"] = first.decode()
             answer["duplicate"] = True
             status = 200
         else:
             _OUTCOME["accepted"].inc()
             status = 202
-        headers = self._json_headers.copy()
-        headers["X-Request-Id"] = request_id
-        response = web.Response(status=status, body=orjson.dumps(answer), headers=headers)
+        # Response copies the prebuilt header set, so adding the request id leaves it alone.
+        response = web.Response(
+            status=status, body=orjson.dumps(answer), headers=self._json_headers
+        )
+        response.headers["X-Request-Id"] = request_id
         return context.record(request, response, self._route, request_id, client_ip, started)
 
-    async def _admit(
-        self, request: web.Request, client_ip: str
-    ) -> tuple[WebhookConfig, str, str | None, bytes]:
-        """Run the checks in the contract's order and encode the job: (config, payload id,
-        sender's delivery id, job bytes). Raises the refusals."""
-        limiter = self._limiter
-        decision = limiter.hit_nowait(client_ip) or await limiter.hit(client_ip)
+    # The checks, in the contract's order; each raises its refusal.
+
+    @staticmethod
+    def _check_rate(decision: Decision) -> None:
         if not decision.allowed:
             _OUTCOME["rate_limited"].inc()
             _WEBHOOK_RATE_LIMITED.inc()
             raise RateLimited(decision.retry_after)
 
-        match = request.match_info
-        configs = self._configs
-        webhook_id = match["webhook_id"]
-        config = configs.get(webhook_id) or await configs.lookup(webhook_id)
-        if config is None or config.board_id != match["board_id"].lower():
+    @staticmethod
+    def _check_webhook(config: WebhookConfig | None, board_id: str) -> WebhookConfig:
+        if config is None or config.board_id != board_id.lower():
             _OUTCOME["not_found"].inc()
             raise NotFound("Webhook not found.")
         if not config.enabled:
             _OUTCOME["disabled"].inc()
             raise Gone("Webhook is disabled.")
+        return config
 
+    def _read_arrived_body(self, request: web.Request) -> tuple[bytes, bool]:
         try:
-            body, complete = read_arrived_body(request, self._max_bytes)
-            if not complete:
-                body = await read_rest_of_body(request, body, self._max_bytes, self._read_timeout)
+            return read_arrived_body(request, self._max_bytes)
         except PayloadTooLarge:
             _OUTCOME["too_large"].inc()
             raise
 
+    async def _read_rest_of_body(self, request: web.Request, arrived: bytes) -> bytes:
+        try:
+            return await read_rest_of_body(request, arrived, self._max_bytes, self._read_timeout)
+        except PayloadTooLarge:
+            _OUTCOME["too_large"].inc()
+            raise
+
+    @staticmethod
+    def _verify_and_encode(
+        request: web.Request, config: WebhookConfig, body: bytes, client_ip: str
+    ) -> tuple[str, str | None, bytes]:
+        """Check the signature, then encode the job: (payload id, sender's delivery id, job)."""
         headers = request.headers
         now = time.time()
         if config.secret:
@@ -189,4 +212,4 @@ class IngestEndpoint:
             ),
             received_at_ms,
         )
-        return config, payload_id, delivery_id, job
+        return payload_id, delivery_id, job

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis
 
-from ingress.delivery_queue import DeliveryQueue, Enqueued
+from ingress.delivery_queue import MAX_BATCH, DeliveryQueue, Enqueued
 from shared.errors import ServiceUnavailable
 from shared.jobs import JOB_KEY_PREFIX
 from shared.resp import PipelinedRedis
@@ -116,6 +116,42 @@ async def test_a_concurrent_batch_after_script_flush_is_fully_queued(
     for payload_id, outcome in results:
         assert outcome == Enqueued(payload_id, False)
         await assert_queued(admin, payload_id)
+
+
+async def test_one_tick_of_more_than_a_batch_is_sent_in_full_batches_and_all_queued(
+    queue: DeliveryQueue, admin: Redis
+) -> None:
+    await enqueue(queue)  # the script is loaded
+    await admin.config_resetstat()
+    count = 2 * MAX_BATCH + 3
+    results = await asyncio.gather(*(enqueue(queue) for _ in range(count)))
+    assert await script_calls(admin) == (3, 0)  # two full batches and the rest
+    for payload_id, outcome in results:
+        assert outcome == Enqueued(payload_id, False)
+        await assert_queued(admin, payload_id)
+    assert await admin.zcard(QUEUE) == count + 1
+
+
+async def test_a_caller_that_gives_up_leaves_the_rest_of_its_batch_answered(
+    queue: DeliveryQueue, admin: Redis
+) -> None:
+    ids = [str(uuid.uuid4()) for _ in range(3)]
+    futures = [queue.submit(payload_id, WEBHOOK, None, b"job") for payload_id in ids]
+    futures[1].cancel()  # e.g. its request was cancelled while waiting
+    assert await futures[0] == b""
+    assert await futures[2] == b""
+    for payload_id in ids:  # the batch was sent whole: a 202 never depends on a neighbour
+        assert await admin.zscore(QUEUE, payload_id) is not None
+
+
+async def test_close_waits_for_the_batch_in_flight(server: PrivateRedis, admin: Redis) -> None:
+    queue = make_queue(server)
+    payload_id = str(uuid.uuid4())
+    future = queue.submit(payload_id, WEBHOOK, None, b"job-" + payload_id.encode())
+    await queue.close()  # before the batch has even been sent
+    assert future.done()
+    assert future.result() == b""
+    await assert_queued(admin, payload_id)
 
 
 async def test_a_repeated_sender_delivery_id_answers_the_first_payload(
