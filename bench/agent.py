@@ -22,7 +22,7 @@ import orjson
 from prometheus_client.parser import text_string_to_metric_families
 
 from bench.env import Target, World
-from bench.phases import WRK_CONNECTIONS, start_server, wrk_max
+from bench.phases import WRK_CONNECTIONS, start_server, wrk_rounds
 from bench.wrk import run_wrk, write_script
 from shared.queries.agents import create_agent
 from shared.queries.boards import create_board
@@ -117,7 +117,7 @@ def agent_phase(
     board = asyncio.run(create_agent_board(world.database_url))
     bare_source = "phase (a) of this run"
     if bare is None:
-        bare = wrk_max(world, "bare", target, seconds, warmup)
+        bare = wrk_rounds(world, target, seconds, warmup, rounds=1)["bare"][0]
         bare_source = "measured in this phase"
     default = Settings.model_fields["agent_token_memory_seconds"].default
     memory_seconds = float(os.environ.get("AGENT_TOKEN_MEMORY_SECONDS", default))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import statistics
 import threading
 import time
 from pathlib import Path
@@ -54,20 +55,36 @@ def start_server(world: World, kind: str, **env: str) -> tuple[Proc, int]:
     return proc, port
 
 
-def wrk_max(
-    world: World, kind: str, target: Target, seconds: float, warmup: float
-) -> dict[str, Any]:
-    """Max rate of the signed POST with wrk against a fresh bare handler or ingress."""
+def wrk_rounds(
+    world: World, target: Target, seconds: float, warmup: float, rounds: int
+) -> dict[str, list[dict[str, Any]]]:
+    """Max rate of the signed POST with wrk, bare and ingress taking turns `rounds` times.
+
+    Both servers run throughout (pinned to the server core; the idle one costs nothing), so
+    each ingress run is measured right after a bare run, under the same machine conditions.
+    """
     script = write_script(world.folder, BODY.decode(), signed_headers(target))
-    proc, port = start_server(world, kind)
-    url = f"http://127.0.0.1:{port}{target.path}"
+    servers: dict[str, tuple[Proc, int]] = {}
+    runs: dict[str, list[dict[str, Any]]] = {"bare": [], "ingress": []}
     try:
+        for kind in runs:
+            servers[kind] = start_server(world, kind)
+        urls = {
+            kind: f"http://127.0.0.1:{port}{target.path}" for kind, (_, port) in servers.items()
+        }
         with queue_stub(world.redis_port, QUEUE_NAME):
-            run_wrk(url, script, seconds=warmup, connections=WRK_CONNECTIONS)
-            return run_wrk(url, script, seconds=seconds, connections=WRK_CONNECTIONS)
+            for url in urls.values():
+                run_wrk(url, script, seconds=warmup, connections=WRK_CONNECTIONS)
+            for _ in range(rounds):
+                for kind, url in urls.items():
+                    runs[kind].append(
+                        run_wrk(url, script, seconds=seconds, connections=WRK_CONNECTIONS)
+                    )
     finally:
-        world.stop(proc)
+        for proc, _ in servers.values():
+            world.stop(proc)
         world.flush_redis()
+    return runs
 
 
 def fixed_rate(
@@ -102,11 +119,26 @@ def fixed_rate(
     return result
 
 
-def http_phase(world: World, target: Target, seconds: float, warmup: float) -> dict[str, Any]:
-    """(a) bare vs (b) ingress at max rate with wrk, then both at half of (b)'s max, fixed rate."""
+def http_phase(
+    world: World, target: Target, seconds: float, warmup: float, rounds: int
+) -> dict[str, Any]:
+    """(a) bare vs (b) ingress at max rate with wrk, taking turns `rounds` times; then both at
+    half of (b)'s max, fixed rate.
+
+    The ratio is the median of the per-round ratios (each ingress run against the bare run
+    just before it); each kind's "max" is its median run.
+    """
+    runs = wrk_rounds(world, target, seconds, warmup, rounds)
+    pairs = zip(runs["bare"], runs["ingress"], strict=True)
+    ratios = [ingress["rps"] / bare["rps"] for bare, ingress in pairs]
     results: dict[str, Any] = {
-        kind: {"max": wrk_max(world, kind, target, seconds, warmup)} for kind in ("bare", "ingress")
+        kind: {"max": sorted(kind_runs, key=lambda run: run["rps"])[len(kind_runs) // 2]}
+        for kind, kind_runs in runs.items()
     }
+    for kind, kind_runs in runs.items():
+        results[kind]["rounds_rps"] = [run["rps"] for run in kind_runs]
+    results["ratio_rps"] = round(statistics.median(ratios), 3)
+    results["ratio_rounds"] = [round(ratio, 3) for ratio in ratios]
     half = round(results["ingress"]["max"]["rps"] / 2)
     for kind in ("bare", "ingress"):
         proc, port = start_server(world, kind)
@@ -117,9 +149,6 @@ def http_phase(world: World, target: Target, seconds: float, warmup: float) -> d
         finally:
             world.stop(proc)
         world.flush_redis()
-    results["ratio_rps"] = round(
-        results["ingress"]["max"]["rps"] / results["bare"]["max"]["rps"], 3
-    )
     results["half_rate_rps"] = half
     return results
 
