@@ -165,12 +165,12 @@ class DeliveryQueue:
         except Exception as error:
             self._finish(batch, error)
             return
-        batch.timer = asyncio.get_running_loop().call_later(self._timeout, self._expire, batch)
+        if batch.timer is None:  # one deadline for the batch, a NOSCRIPT retry included
+            loop = asyncio.get_running_loop()
+            batch.timer = loop.call_later(self._timeout, self._expire, batch)
         reply.add_done_callback(functools.partial(self._replied, batch))
 
     def _replied(self, batch: _Batch, reply: asyncio.Future[Any]) -> None:
-        if batch.timer is not None:
-            batch.timer.cancel()
         if reply.cancelled():
             error: BaseException | None = RedisConnectionLost("enqueue cancelled")
         else:
@@ -205,6 +205,8 @@ class DeliveryQueue:
             self._redis.abort()
 
     def _finish(self, batch: _Batch, error: BaseException | None) -> None:
+        if batch.timer is not None:
+            batch.timer.cancel()
         self._in_flight.discard(batch)
         if error is not None:
             for future in batch.futures:
