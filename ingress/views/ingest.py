@@ -91,8 +91,8 @@ class IngestEndpoint:
 
         Each check is a plain method; this coroutine awaits only where a check has to wait
         (a Redis rate limiter, a webhook not cached yet, a body still arriving) and for the
-        enqueue. The common request thus runs one coroutine, and resuming it after its batch
-        is stored passes through one frame.
+        enqueue. The common request thus runs one coroutine of ours, and resuming it after
+        its batch is stored passes through no other.
         """
         context = self._context
         started = time.perf_counter()
