@@ -5,12 +5,19 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 
 from shared.db import Conn
 from shared.queries.attempts import error_text
+
+DeliveryStatus = Literal["processed", "failed"]
+
+_STATUS_CONDITIONS: dict[DeliveryStatus, str] = {
+    "processed": "status = 'processed'",
+    "failed": "status = 'failed'",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,7 +27,7 @@ class ReplayFilter:
     ids: tuple[uuid.UUID, ...] = ()
     board_id: uuid.UUID | None = None
     webhook_id: uuid.UUID | None = None
-    status: str | None = None
+    status: DeliveryStatus | None = None
     received_after: datetime | None = None
     received_before: datetime | None = None
 
@@ -40,7 +47,9 @@ class ReplayFilter:
         if self.webhook_id is not None:
             add("webhook_id = {}", self.webhook_id)
         if self.status is not None:
-            add("status = {}", self.status)
+            # Written out, not a parameter: a prepared statement's generic plan could not use
+            # the partial index on failed deliveries for `status = $n`.
+            parts.append(_STATUS_CONDITIONS[self.status])
         if self.received_after is not None:
             add("received_at >= {}", self.received_after)
         if self.received_before is not None:
@@ -59,6 +68,19 @@ async def count_matching(conn: Conn, where: ReplayFilter) -> int:
     )
 
 
+def page_query(where: ReplayFilter, after: Position | None, limit: int) -> tuple[str, list[Any]]:
+    """The SQL and parameters of one page of `matching_page`."""
+    condition, params = where.where()
+    if after is not None:
+        params += list(after)
+        condition += f" AND (received_at, id) > (${len(params) - 1}, ${len(params)})"
+    params.append(limit)
+    return (
+        f"SELECT received_at, id FROM webhook_payloads WHERE {condition}"
+        f" ORDER BY received_at, id LIMIT ${len(params)}"
+    ), params
+
+
 async def matching_page(
     conn: Conn, where: ReplayFilter, after: Position | None, limit: int
 ) -> list[Position]:
@@ -67,16 +89,8 @@ async def matching_page(
     Keyset pagination: each page is an index range scan from where the last one ended, so a
     walk over 100,000 rows holds one page in memory and never re-reads what it has passed.
     """
-    condition, params = where.where()
-    if after is not None:
-        params += list(after)
-        condition += f" AND (received_at, id) > (${len(params) - 1}, ${len(params)})"
-    params.append(limit)
-    rows = await conn.fetch(
-        f"SELECT received_at, id FROM webhook_payloads WHERE {condition}"
-        f" ORDER BY received_at, id LIMIT ${len(params)}",
-        *params,
-    )
+    sql, params = page_query(where, after, limit)
+    rows = await conn.fetch(sql, *params)
     return [(r["received_at"], r["id"]) for r in rows]
 
 

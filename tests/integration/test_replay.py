@@ -8,16 +8,19 @@ import sys
 import time
 import tracemalloc
 import uuid
+from datetime import UTC, datetime
 from pathlib import Path
 
 import asyncpg
+import orjson
 import pytest
 from redis.asyncio import Redis
 
-from shared.queries.replay import ReplayFilter
+from shared.queries.replay import ReplayFilter, page_query
 from shared.replay import replay_matching
 from shared.settings import Settings
 from tests.conftest import make_settings
+from tests.support.databases import PrivateDatabase
 from tests.support.deliveries import make_delivery, store, work_counts
 from tests.support.factories import Factory
 from tests.support.operator_api import Client, OperatorApi
@@ -170,6 +173,59 @@ async def _fill(db: asyncpg.Pool, board: uuid.UUID, hook: uuid.UUID, count: int)
         hook,
         count,
     )
+
+
+async def _plan_indexes(conn: asyncpg.Connection, sql: str, params: list[object]) -> set[str]:
+    """The indexes the generic plan of `sql` (as a prepared statement would run it) reads."""
+    await conn.execute("SET plan_cache_mode = force_generic_plan")
+    plan = orjson.loads(await conn.fetchval(f"EXPLAIN (FORMAT JSON) {sql}", *params))
+    found: set[str] = set()
+    nodes = [plan[0]["Plan"]]
+    while nodes:
+        node = nodes.pop()
+        if "Index Name" in node:
+            found.add(node["Index Name"])
+        nodes += node.get("Plans", [])
+    return found
+
+
+async def test_failed_deliveries_are_paged_through_their_own_index(
+    private_database: PrivateDatabase,
+) -> None:
+    pool = await asyncpg.create_pool(private_database.url, min_size=1, max_size=1)
+    assert pool is not None
+    try:
+        factory = Factory(pool)
+        board = await factory.board()
+        hook = await factory.webhook(board)
+        await _fill(pool, board, hook, 20)
+        await pool.execute(
+            """
+            INSERT INTO webhook_payloads (id, board_id, webhook_id, raw_body, received_at,
+                status, processed_at)
+            SELECT gen_random_uuid(), $1, $2, '\\x7b7d', now() - make_interval(secs => n),
+                'processed', now()
+            FROM generate_series(1, 20000) AS n
+            """,
+            board,
+            hook,
+        )
+        async with pool.acquire() as conn:
+            await conn.execute("ANALYZE webhook_payloads")
+            failed = ReplayFilter(status="failed")
+            first = await _plan_indexes(conn, *page_query(failed, None, 500))
+            later = await _plan_indexes(
+                conn, *page_query(failed, (datetime.now(UTC), uuid.uuid4()), 500)
+            )
+            # The index holds failed deliveries only: processed ones do not pay for an entry.
+            definition = await conn.fetchval(
+                "SELECT pg_get_indexdef('webhook_payloads_failed_idx'::regclass)"
+            )
+    finally:
+        await pool.close()
+    assert first == later == {"webhook_payloads_failed_idx"}
+    assert definition.endswith("WHERE (status = 'failed'::text)"), definition
+    assert ReplayFilter(status="failed").where() == ("status = 'failed'", [])
 
 
 async def _walk(
