@@ -5,6 +5,8 @@ and a histogram observation does that twice plus a walk over its buckets: about 
 three metric calls every ingest request makes, a few per cent of the request. Here a call is
 an integer addition; `flush()` adds what was counted to the real metrics.
 
+`observe_many` does the same for a batch of observations at once, with nothing left over.
+
 The ingress flushes before it answers a scrape of /metrics, every second, and when it stops
 (see `ingress.resources.metric_buffer_ctx`). A scrape therefore sees every request the
 answering process has finished; with `--processes N` the other processes' counts are at most
@@ -14,6 +16,7 @@ a second old. Everything runs on the event-loop thread, so nothing here needs a 
 from __future__ import annotations
 
 from bisect import bisect_left
+from collections.abc import Iterable
 from typing import Protocol
 
 from prometheus_client import Counter, Histogram
@@ -77,6 +80,18 @@ class ObservationBuffer:
         for bucket, count in zip(child._buckets, counts, strict=True):
             if count:
                 bucket.inc(count)
+
+
+def observe_many(child: Histogram, values: Iterable[float]) -> None:
+    """Observe every value now, as one bulk addition per bucket instead of a locked call each.
+
+    For work that finishes in batches (a worker's 500 deliveries): nothing is left buffered.
+    """
+    buffer = ObservationBuffer(child)
+    observe = buffer.observe
+    for value in values:
+        observe(value)
+    buffer.flush()
 
 
 class MetricBuffers:

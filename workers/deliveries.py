@@ -14,6 +14,7 @@ from arq import Retry
 
 from shared.db import connection
 from shared.jobs import Delivery
+from shared.metric_buffer import observe_many
 from shared.metrics import DELIVERIES_PERSISTED, DELIVERY_LAG, JOB_DURATION, JOB_TRIES, JOBS
 from shared.payloads import (
     PREVIEW_CHARS,
@@ -107,10 +108,8 @@ def count_processed_many(stored: list[tuple[Delivery, int]]) -> None:
     JOBS.labels("processed").inc(len(stored))
     DELIVERIES_PERSISTED.labels("processed").inc(len(stored))
     now = time.time()
-    observe_try, observe_lag = JOB_TRIES.observe, DELIVERY_LAG.observe
-    for delivery, job_try in stored:
-        observe_try(job_try)
-        observe_lag(max(0.0, now - delivery.received_at_ms / 1000))
+    observe_many(JOB_TRIES, [job_try for _, job_try in stored])
+    observe_many(DELIVERY_LAG, [max(0.0, now - d.received_at_ms / 1000) for d, _ in stored])
 
 
 async def settle_failure(

@@ -6,7 +6,7 @@ import math
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 
-from shared.metric_buffer import MetricBuffers
+from shared.metric_buffer import MetricBuffers, observe_many
 
 BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.25, 1, 10)
 # On bounds, between them, below the first and past the last (the +Inf bucket).
@@ -63,3 +63,14 @@ def test_nothing_reaches_the_metrics_before_a_flush_and_nothing_twice() -> None:
     assert registry.get_sample_value("t_seconds_count", {"route": "/a"}) == 2
     assert registry.get_sample_value("t_seconds_bucket", {"route": "/a", "le": "0.01"}) == 1
     assert registry.get_sample_value("t_seconds_bucket", {"route": "/a", "le": "0.25"}) == 2
+
+
+def test_observe_many_exposes_what_one_observe_per_value_exposes_at_once() -> None:
+    direct, _, direct_histogram = _pair()
+    bulk, _, histogram = _pair()
+    for value in VALUES:
+        direct_histogram.labels("/a").observe(value)
+    observe_many(histogram.labels("/a"), VALUES[:5])
+    observe_many(histogram.labels("/a"), iter(VALUES[5:]))  # any iterable, no flush needed
+    observe_many(histogram.labels("/a"), [])
+    assert _exposition(bulk) == _exposition(direct)
