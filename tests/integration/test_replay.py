@@ -16,6 +16,7 @@ import orjson
 import pytest
 from redis.asyncio import Redis
 
+from shared.db import Conn
 from shared.queries.replay import ReplayFilter, page_query
 from shared.replay import replay_matching
 from shared.settings import Settings
@@ -175,7 +176,7 @@ async def _fill(db: asyncpg.Pool, board: uuid.UUID, hook: uuid.UUID, count: int)
     )
 
 
-async def _plan_indexes(conn: asyncpg.Connection, sql: str, params: list[object]) -> set[str]:
+async def _plan_indexes(conn: Conn, sql: str, params: list[object]) -> set[str]:
     """The indexes the generic plan of `sql` (as a prepared statement would run it) reads."""
     await conn.execute("SET plan_cache_mode = force_generic_plan")
     plan = orjson.loads(await conn.fetchval(f"EXPLAIN (FORMAT JSON) {sql}", *params))
