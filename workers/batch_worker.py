@@ -82,12 +82,30 @@ class BatchingWorker(Worker):
         try:
             async with asyncio.timeout(self.job_timeout_s):
                 outcomes = await self._run_batch(self.ctx, claimed)
+        except asyncio.CancelledError:
+            # The worker is stopping (SIGTERM cancels running jobs). As arq does with a job it
+            # cancels, the batch goes back on the queue at once for the next worker; a job
+            # whose rows were already committed stores nothing twice when it runs again.
+            self._stopped_mid_batch()
+            log.info("stopping: %d deliveries go back on the queue", len(claimed))
+            outcomes = [JobOutcome(job.job_id, 0.0) for job in claimed]
         except Exception:
             log.exception("a batch of %d deliveries failed; offering it again", len(claimed))
             outcomes = [JobOutcome(job.job_id, _BATCH_RETRY_SECONDS) for job in claimed]
         try:
             await self._claimer.finish(outcomes)
+        except asyncio.CancelledError:
+            self._stopped_mid_batch()
+            log.warning("stopped while finishing a batch; its jobs run again when leases expire")
         except Exception as error:
             # The leases expire (job timeout + 10 s) and the jobs run again; running one twice
             # stores nothing twice.
             log.warning("could not finish a batch (%s); its jobs will run again", error)
+
+    @staticmethod
+    def _stopped_mid_batch() -> None:
+        """Take back the cancellation this batch task absorbs (arq's close() awaits the task
+        and would fail on it), so later awaits and timeouts in the task behave normally."""
+        task = asyncio.current_task()
+        if task is not None:
+            task.uncancel()
