@@ -29,6 +29,7 @@ from bench.fill import BODY
 from bench.ladder_server import LEVELS
 from bench.phases import QUEUE_NAME, WRK_CONNECTIONS, signed_headers, start_server
 from bench.queue_stub import queue_stub
+from bench.run import say
 from bench.wrk import run_wrk, write_script
 
 
@@ -103,10 +104,10 @@ def main(argv: list[str] | None = None) -> int:
         rows = run(world, args.rounds, args.seconds)
     finally:
         world.close()
-    print(f"{'server':68s} {'rps':>7s} {'µs/req':>7s}  µs/req per turn")
+    say(f"{'server':68s} {'rps':>7s} {'µs/req':>7s}  µs/req per turn")
     for name, rps, cpu in rows:
         turns = " ".join(f"{value:.0f}" for value in cpu)
-        print(f"{name:68s} {statistics.median(rps):7.0f} {statistics.median(cpu):7.1f}  {turns}")
+        say(f"{name:68s} {statistics.median(rps):7.0f} {statistics.median(cpu):7.1f}  {turns}")
     return 0
 
 

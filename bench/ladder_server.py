@@ -22,12 +22,9 @@ from ingress.delivery_queue import DeliveryQueue
 from ingress.middlewares import security_headers
 from ingress.views.ingest import IngestEndpoint
 from shared.errors import DomainError
-from shared.headers import kept_headers, media_type, sender_delivery_id
 from shared.ids import random_hex_id, uuid4_str
-from shared.jobs import delivery_envelope, envelope_job_bytes
 from shared.resp import PipelinedRedis
 from shared.settings import Settings
-from shared.signatures import SignatureError, verify_signature
 from shared.webhook_config import WebhookConfig
 
 LEVELS = {
@@ -83,8 +80,6 @@ def build_app(
             return await answer(request)
         except DomainError as error:  # a refused signature, as the ingress would answer it
             return web.json_response(error.body(), status=error.status)
-        except SignatureError as error:  # level 5 calls the check itself
-            return web.json_response({"detail": error.detail}, status=403)
 
     async def answer(request: web.Request) -> web.Response:
         body = await request.read()
@@ -97,33 +92,9 @@ def build_app(
         if level == 4:
             payload_id, _, job = IngestEndpoint._verify_and_encode(request, config, body, client)
         elif level == 5:
-            now = time.time()
-            verify_signature(
-                scheme=config.signature_scheme,
-                secrets=config.secrets_at(now),
-                body=body,
-                headers=request.headers,
-                signature_header=config.signature_header,
-                now=now,
-                tolerance_seconds=config.timestamp_tolerance_seconds,
-            )
+            IngestEndpoint._check_signature(request, config, body, time.time())
         elif level == 6:
-            headers = request.headers
-            job = envelope_job_bytes(
-                delivery_envelope(
-                    payload_id,
-                    config.board_id,
-                    config.webhook_id,
-                    body,
-                    kept_headers(headers.items(), config.dropped_headers),
-                    client,
-                    media_type(headers.get("Content-Type")),
-                    int(time.time() * 1000),
-                    sender_delivery_id(headers),
-                    config.description,
-                ),
-                int(time.time() * 1000),
-            )
+            payload_id, _, job = IngestEndpoint._encode(request, config, body, client, time.time())
         if level >= 3:
             await request.app[_QUEUE].submit(payload_id, config.webhook_id, None, job)
         match = request.match_info

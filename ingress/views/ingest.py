@@ -177,23 +177,34 @@ class IngestEndpoint:
         request: web.Request, config: WebhookConfig, body: bytes, client_ip: str
     ) -> tuple[str, str | None, bytes]:
         """Check the signature, then encode the job: (payload id, sender's delivery id, job)."""
-        headers = request.headers
         now = time.time()
         if config.secret:
-            try:
-                verify_signature(
-                    scheme=config.signature_scheme,
-                    secrets=config.secrets_at(now),
-                    body=body,
-                    headers=headers,
-                    signature_header=config.signature_header,
-                    now=now,
-                    tolerance_seconds=config.timestamp_tolerance_seconds,
-                )
-            except SignatureError as error:
-                _OUTCOME["bad_signature"].inc()
-                raise Forbidden(error.detail) from None
+            IngestEndpoint._check_signature(request, config, body, now)
+        return IngestEndpoint._encode(request, config, body, client_ip, now)
 
+    @staticmethod
+    def _check_signature(
+        request: web.Request, config: WebhookConfig, body: bytes, now: float
+    ) -> None:
+        try:
+            verify_signature(
+                scheme=config.signature_scheme,
+                secrets=config.secrets_at(now),
+                body=body,
+                headers=request.headers,
+                signature_header=config.signature_header,
+                now=now,
+                tolerance_seconds=config.timestamp_tolerance_seconds,
+            )
+        except SignatureError as error:
+            _OUTCOME["bad_signature"].inc()
+            raise Forbidden(error.detail) from None
+
+    @staticmethod
+    def _encode(
+        request: web.Request, config: WebhookConfig, body: bytes, client_ip: str, now: float
+    ) -> tuple[str, str | None, bytes]:
+        headers = request.headers
         payload_id = uuid4_str()
         delivery_id = sender_delivery_id(headers)
         received_at_ms = int(now * 1000)
