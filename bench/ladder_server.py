@@ -1,9 +1,10 @@
 """A step of the ladder from the bare handler (a) toward the ingress (b): one cost at a time.
 
-`python -m bench.ladder_server --port P --level N --board B --webhook W --secret S`; the
-levels are cumulative (`LEVELS`). Each is an aiohttp server like `bench/bare.py` that also
-does what its level adds, with the ingress's own code where there is one, so that measured
-side by side (`python -m bench.ladder`) the steps show where the ingress's extra CPU goes.
+`python -m bench.ladder_server --port P --level N --board B --webhook W`, with the webhook's
+secret in `LADDER_WEBHOOK_SECRET`. Levels 1 to 4 are cumulative; 5 and 6 are level 3 plus one half
+of level 4 (`LEVELS`). Each is an aiohttp server like `bench/bare.py` that also does what its
+level adds, with the ingress's own code where there is one, so that measured side by side
+(`python -m bench.ladder`) the steps show where the ingress's extra CPU goes.
 """
 
 from __future__ import annotations
