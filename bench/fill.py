@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import time
-import uuid
 
 from bench.env import Target
 from ingress.delivery_queue import DeliveryQueue
+from shared.ids import uuid7_str
 from shared.jobs import Delivery
 from shared.resp import PipelinedRedis
 
@@ -35,7 +35,7 @@ async def fill_queue(redis_url: str, queue_name: str, target: Target, count: int
         for offset in range(0, count, 5_000):
             batch = [
                 Delivery(
-                    payload_id=str(uuid.uuid4()),
+                    payload_id=uuid7_str(now_ms),  # as the ingress makes them
                     board_id=str(target.board_id),
                     webhook_id=str(target.webhook_id),
                     body=BODY,

@@ -23,7 +23,7 @@ from ingress.delivery_queue import DeliveryQueue
 from ingress.middlewares import security_headers
 from ingress.views.ingest import IngestEndpoint
 from shared.errors import DomainError
-from shared.ids import random_hex_id, uuid4_str
+from shared.ids import random_hex_id, uuid7_str
 from shared.resp import PipelinedRedis
 from shared.settings import Settings
 from shared.webhook_config import WebhookConfig
@@ -88,7 +88,7 @@ def build_app(
             if level == 1:
                 await tick.wait()
             return web.Response(status=202, body=b'{"ok":true}', content_type="application/json")
-        payload_id, job = uuid4_str(), body
+        payload_id, job = uuid7_str(int(time.time() * 1000)), body
         client = request.remote or "unknown"
         if level == 4:
             payload_id, _, job = IngestEndpoint._verify_and_encode(request, config, body, client)

@@ -17,7 +17,7 @@ from ingress.request_context import REQUEST_CONTEXT
 from ingress.validation import body_read_timeout
 from shared.errors import Forbidden, Gone, NotFound, PayloadTooLarge, RateLimited
 from shared.headers import kept_headers, media_type, sender_delivery_id
-from shared.ids import uuid4_str
+from shared.ids import uuid7_str
 from shared.jobs import delivery_envelope, envelope_job_bytes
 from shared.metric_buffer import BUFFERS
 from shared.metrics import INGEST_OUTCOME_NAMES, INGEST_OUTCOMES, RATE_LIMITED
@@ -205,9 +205,9 @@ class IngestEndpoint:
         request: web.Request, config: WebhookConfig, body: bytes, client_ip: str, now: float
     ) -> tuple[str, str | None, bytes]:
         headers = request.headers
-        payload_id = uuid4_str()
-        delivery_id = sender_delivery_id(headers)
         received_at_ms = int(now * 1000)
+        payload_id = uuid7_str(received_at_ms)
+        delivery_id = sender_delivery_id(headers)
         job = envelope_job_bytes(
             delivery_envelope(
                 payload_id,

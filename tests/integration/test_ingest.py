@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import AsyncIterator
 
@@ -9,6 +10,7 @@ import asyncpg
 import pytest
 from redis.asyncio import Redis
 
+from shared.jobs import JOB_KEY_PREFIX, deserialize_job
 from shared.settings import Settings
 from tests.support.factories import Factory
 from tests.support.http import Client, github_signature, ingest_path
@@ -52,6 +54,38 @@ async def test_githubs_published_example_is_accepted(
     assert answer["webhook_id"] == str(hook)
     uuid.UUID(answer["payload_id"])
     assert await queued(settings) == 1
+
+
+async def test_the_payload_id_is_a_uuid7_of_the_moment_of_receipt(
+    client: Client, github_hook: tuple[uuid.UUID, uuid.UUID], settings: Settings
+) -> None:
+    # Time-ordered payload ids keep the payload table's indexes append-mostly
+    # (docs/performance.md); the milliseconds are those the job records as received.
+    board, hook = github_hook
+    before_ms = int(time.time() * 1000)
+    ids = []
+    for _ in range(3):
+        response = await client.post(
+            ingest_path(board, hook),
+            data=GITHUB_BODY,
+            headers={"X-Hub-Signature-256": GITHUB_SIGNATURE},
+        )
+        assert response.status == 202
+        ids.append((await response.json())["payload_id"])
+    after_ms = int(time.time() * 1000)
+    redis = Redis.from_url(settings.rq_redis_url)
+    try:
+        for payload_id in ids:
+            parsed = uuid.UUID(payload_id)
+            assert parsed.version == 7
+            received_ms = parsed.int >> 80
+            assert before_ms <= received_ms <= after_ms
+            job = deserialize_job(await redis.get(f"{JOB_KEY_PREFIX}{payload_id}"))
+            assert job["a"][0]["r"] == received_ms
+    finally:
+        await redis.aclose()
+    received = [uuid.UUID(i).int >> 80 for i in ids]
+    assert received == sorted(received)  # later deliveries, later ids
 
 
 async def test_one_changed_byte_is_an_invalid_signature(
