@@ -13,8 +13,6 @@ import argparse
 import asyncio
 import statistics
 
-import psutil
-
 from bench.env import (
     SERVER_CPU,
     Proc,
@@ -27,15 +25,10 @@ from bench.env import (
 )
 from bench.fill import BODY
 from bench.ladder_server import LEVELS
-from bench.phases import QUEUE_NAME, WRK_CONNECTIONS, signed_headers, start_server
+from bench.phases import QUEUE_NAME, WRK_CONNECTIONS, server_wrk, signed_headers, start_server
 from bench.queue_stub import queue_stub
 from bench.run import say
 from bench.wrk import run_wrk, write_script
-
-
-def _cpu_seconds(proc: Proc) -> float:
-    times = psutil.Process(proc.pid).cpu_times()
-    return float(times.user + times.system)
 
 
 def _start_level(
@@ -74,19 +67,13 @@ def run(world: World, rounds: int, seconds: float) -> list[tuple[str, list[float
                 )
             for _ in range(rounds):
                 for name, (proc, port) in servers.items():
-                    before = _cpu_seconds(proc)
-                    result = run_wrk(
-                        f"http://127.0.0.1:{port}{target.path}",
-                        script,
-                        seconds=seconds,
-                        connections=WRK_CONNECTIONS,
-                    )
-                    used = _cpu_seconds(proc) - before
+                    url = f"http://127.0.0.1:{port}{target.path}"
+                    result = server_wrk(proc, url, script, seconds)
                     if result["non_2xx"] or result["socket_errors"]:
                         raise RuntimeError(f"{name}: {result} (log: {proc.tail()})")
                     rps, cpu = runs[name]
                     rps.append(result["rps"])
-                    cpu.append(1e6 * used / max(result["requests"], 1))
+                    cpu.append(result["server_cpu_us_per_request"])
     finally:
         for proc, _ in servers.values():
             world.stop(proc)

@@ -55,6 +55,26 @@ def start_server(world: World, kind: str, **env: str) -> tuple[Proc, int]:
     return proc, port
 
 
+def server_cpu_seconds(proc: Proc) -> float:
+    """CPU time (user + system) the process has used so far."""
+    times = psutil.Process(proc.pid).cpu_times()
+    return float(times.user + times.system)
+
+
+def server_wrk(proc: Proc, url: str, script: Path, seconds: float) -> dict[str, Any]:
+    """`run_wrk` against the server `proc`, plus its CPU per request and how busy it was.
+
+    `server_busy` is the server's CPU time over wrk's run time: a server short of 1.0 spent the
+    rest waiting (for Redis, say) with requests still open, so its rps lags its CPU cost.
+    """
+    before = server_cpu_seconds(proc)
+    result = run_wrk(url, script, seconds=seconds, connections=WRK_CONNECTIONS)
+    used = server_cpu_seconds(proc) - before
+    result["server_cpu_us_per_request"] = round(1e6 * used / max(result["requests"], 1), 1)
+    result["server_busy"] = round(used / result["seconds"], 3) if result["seconds"] else None
+    return result
+
+
 def wrk_rounds(
     world: World, target: Target, seconds: float, warmup: float, rounds: int
 ) -> dict[str, list[dict[str, Any]]]:
@@ -77,9 +97,7 @@ def wrk_rounds(
                 run_wrk(url, script, seconds=warmup, connections=WRK_CONNECTIONS)
             for _ in range(rounds):
                 for kind, url in urls.items():
-                    runs[kind].append(
-                        run_wrk(url, script, seconds=seconds, connections=WRK_CONNECTIONS)
-                    )
+                    runs[kind].append(server_wrk(servers[kind][0], url, script, seconds))
     finally:
         for proc, _ in servers.values():
             world.stop(proc)
@@ -137,6 +155,10 @@ def http_phase(
     }
     for kind, kind_runs in runs.items():
         results[kind]["rounds_rps"] = [run["rps"] for run in kind_runs]
+        results[kind]["server_cpu_us_per_request"] = statistics.median(
+            run["server_cpu_us_per_request"] for run in kind_runs
+        )
+        results[kind]["server_busy"] = statistics.median(run["server_busy"] for run in kind_runs)
     results["ratio_rps"] = round(statistics.median(ratios), 3)
     results["ratio_rounds"] = [round(ratio, 3) for ratio in ratios]
     half = round(results["ingress"]["max"]["rps"] / 2)

@@ -165,6 +165,14 @@ def table(results: dict[str, Any]) -> list[str]:
             f"ratio b/a rps: {http['ratio_rps']:.3f}, the median of turns [{rounds}]"
             "  (target >= 0.70)"
         )
+        if "server_cpu_us_per_request" in http["bare"]:
+            bare, ingress = http["bare"], http["ingress"]
+            lines.append(
+                f"  server CPU per request: (a) {bare['server_cpu_us_per_request']:.1f} µs,"
+                f" busy {bare['server_busy']:.2f}; (b) {ingress['server_cpu_us_per_request']:.1f}"
+                f" µs, busy {ingress['server_busy']:.2f}; CPU ratio a/b"
+                f" {bare['server_cpu_us_per_request'] / ingress['server_cpu_us_per_request']:.3f}"
+            )
         for kind in ("bare", "ingress"):
             h = http[kind]["half_rate"]
             lines.append(

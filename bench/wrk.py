@@ -74,6 +74,7 @@ def run_wrk(url: str, script: Path, *, seconds: float, connections: int) -> dict
     return {
         "rps": round(raw["requests"] / seconds_run, 1),
         "requests": raw["requests"],
+        "seconds": round(seconds_run, 3),
         "non_2xx": raw["non2xx"],
         "socket_errors": errors,
         "latency_ms": {

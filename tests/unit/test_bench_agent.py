@@ -1,4 +1,4 @@
-"""The benchmark's agent-polling pieces: the GET wrk script and the summary lines."""
+"""The benchmark's pieces without servers: the wrk scripts and the summary lines."""
 
 from __future__ import annotations
 
@@ -46,3 +46,43 @@ def test_table_reports_agent_polling_ratio_and_window_counters() -> None:
     assert "(f) agent poll, remembered token" in lines
     assert "ratio f/a rps: 0.300" in lines
     assert "1800 remembered, 0 PBKDF2 runs" in lines
+
+
+def _http_run(rps: float, cpu_us: float, busy: float) -> dict[str, object]:
+    return {
+        "rps": rps,
+        "non_2xx": 0,
+        "socket_errors": 0,
+        "latency_ms": {"p50": 1.0, "p99": 2.0},
+        "server_cpu_us_per_request": cpu_us,
+        "server_busy": busy,
+    }
+
+
+def test_table_reports_each_servers_cpu_per_request_and_busy_share() -> None:
+    half = {"achieved_rate": 10.0, "latency_ms": {}, "statuses": {"202": 10}, "errors": {}}
+    results = {
+        "machine": {"cpus": 2, "loadavg_at_start": [1.0, 1.0, 1.0], "loadavg_at_end": [1.0]},
+        "http": {
+            "bare": {
+                "max": _http_run(30_000.0, 33.0, 0.99),
+                "server_cpu_us_per_request": 33.0,
+                "server_busy": 0.99,
+                "half_rate": half,
+            },
+            "ingress": {
+                "max": _http_run(21_000.0, 44.0, 0.94),
+                "server_cpu_us_per_request": 44.0,
+                "server_busy": 0.94,
+                "half_rate": half,
+            },
+            "ratio_rps": 0.7,
+            "ratio_rounds": [0.7],
+            "half_rate_rps": 10,
+        },
+    }
+    lines = table(results)
+    assert (
+        "  server CPU per request: (a) 33.0 µs, busy 0.99; (b) 44.0 µs, busy 0.94;"
+        " CPU ratio a/b 0.750"
+    ) in lines
