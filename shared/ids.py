@@ -54,7 +54,7 @@ def uuid7_str(unix_ms: int) -> str:
     Payload ids are primary keys of the table that grows fastest: ids that grow with time are
     inserted at the right edge of its indexes (and of every index keyed by payload id) instead
     of at random pages, which costs PostgreSQL less CPU and WAL per row and keeps the recently
-    written part of each index small (docs/performance.md, "Time-ordered payload ids").
+    written part of each index small (docs/performance.md: "Payload ids are time-ordered").
     """
     h = _buffer.take(_V7_RANDOM_DIGITS)
     t = f"{unix_ms & _MS_MASK:012x}"
