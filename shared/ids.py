@@ -2,8 +2,8 @@
 
 `uuid.uuid4()` reads 16 bytes from the kernel on every call and builds a UUID object just to
 print it; on the ingest path that would be a syscall and about 2 µs per request. Here the
-kernel's randomness is read 4 KiB at a time, turned into hex once, and cut into ids. A forked child
-must never repeat its parent's ids, so the buffer is dropped in the child at fork.
+kernel's randomness is read 4 KiB at a time, turned into hex once, and cut into ids. A forked
+child must never repeat its parent's ids, so the buffer is dropped in the child at fork.
 """
 
 from __future__ import annotations
@@ -53,8 +53,8 @@ def uuid7_str(unix_ms: int) -> str:
     received); the other 74 bits, after the version and variant, come from the kernel's CSPRNG.
     Payload ids are primary keys of the table that grows fastest: ids that grow with time are
     inserted at the right edge of its indexes (and of every index keyed by payload id) instead
-    of at random pages, which costs PostgreSQL less CPU and WAL per row and keeps the recently
-    written part of each index small (docs/performance.md: "Payload ids are time-ordered").
+    of at random pages, which costs PostgreSQL less CPU per row and keeps the recently written
+    part of each index small (docs/performance.md: "Payload ids are time-ordered").
     """
     h = _buffer.take(_V7_RANDOM_DIGITS)
     t = f"{unix_ms & _MS_MASK:012x}"
