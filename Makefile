@@ -3,7 +3,7 @@ VENV ?= .venv
 PYTHON ?= python3
 BIN := $(VENV)/bin
 
-.PHONY: dev test lint bench soak clean
+.PHONY: dev test test-compiled lint bench soak clean
 
 $(BIN)/mission-control: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,6 +17,12 @@ dev: $(BIN)/mission-control  ## run migrate + ingress + worker (embedded Postgre
 test: $(BIN)/mission-control  ## start PostgreSQL/Redis if needed, then run the whole suite
 	scripts/ensure-services
 	$(BIN)/pytest
+
+test-compiled: $(BIN)/mission-control  ## the whole suite again, on a copy with the hot path compiled (mypyc)
+	scripts/ensure-services
+	dest=$$(mktemp -d) && trap 'rm -rf "$$dest"' EXIT \
+		&& PYTHON=$(BIN)/python scripts/compile-copy "$$dest" \
+		&& cd "$$dest" && MC_EXPECT_COMPILED=1 $(abspath $(BIN))/pytest
 
 lint: $(BIN)/mission-control  ## ruff and mypy --strict
 	$(BIN)/ruff check .
