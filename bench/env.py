@@ -28,6 +28,7 @@ from shared.tokens import hash_secret, mint_token, parse_token
 ADMIN_URL = os.environ.get(
     "BENCH_DATABASE_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres"
 )
+REPO = Path(__file__).resolve().parent.parent
 CPUS = os.cpu_count() or 1
 # Load generators go on the first core, the process under test on the last (when there are two).
 LOAD_CPU = "0"
@@ -95,6 +96,8 @@ class World:
     redis_port: int
     redis_proc: subprocess.Popen[bytes]
     token: str
+    # Where the services' code comes from: this checkout, or a compiled copy (`--compiled`).
+    code_dir: Path = REPO
     procs: list[Proc] = field(default_factory=list)
 
     @property
@@ -114,7 +117,7 @@ class World:
             WORKER_METRICS_PORT="0",
             RATE_LIMIT_BACKEND="memory",
             WEBHOOK_RATE_LIMIT="1000000000/1",
-            PYTHONPATH=str(Path(__file__).resolve().parent.parent),
+            PYTHONPATH=str(self.code_dir),
         )
         env.update(extra)
         return env
@@ -128,7 +131,7 @@ class World:
                 env=self.env(**env),
                 stdout=log_file,
                 stderr=subprocess.STDOUT,
-                cwd=Path(__file__).resolve().parent.parent,
+                cwd=self.code_dir,
             )
         proc = Proc(name, popen, log_path)
         self.procs.append(proc)
@@ -218,9 +221,25 @@ def _start_redis(folder: Path, port: int) -> subprocess.Popen[bytes]:
     raise RuntimeError("private redis-server did not start")
 
 
-def open_world() -> World:
-    """Create the throwaway database (migrated) and start a private redis-server."""
+def compiled_copy(dest: Path) -> Path:
+    """This checkout copied to `dest` with the hot path compiled (`scripts/compile-copy`)."""
+    subprocess.run(
+        [str(REPO / "scripts" / "compile-copy"), str(dest)],
+        env={**os.environ, "PYTHON": sys.executable},
+        check=True,
+    )
+    return dest
+
+
+def open_world(*, compiled: bool = False) -> World:
+    """Create the throwaway database (migrated) and start a private redis-server; with
+    `compiled`, the services run from a copy of this checkout with the hot path compiled."""
     folder = Path(tempfile.mkdtemp(prefix="mc-bench-"))
+    try:
+        code_dir = compiled_copy(folder / "code") if compiled else REPO
+    except BaseException:
+        shutil.rmtree(folder, ignore_errors=True)
+        raise
     db_name = f"bench_{secrets.token_hex(6)}"
     _run_sql(ADMIN_URL, f'CREATE DATABASE "{db_name}"')
     database_url = ADMIN_URL.rsplit("/", 1)[0] + f"/{db_name}"
@@ -234,7 +253,9 @@ def open_world() -> World:
         _run_sql(ADMIN_URL, f'DROP DATABASE IF EXISTS "{db_name}" WITH (FORCE)')
         shutil.rmtree(folder, ignore_errors=True)
         raise
-    return World(folder, db_name, database_url, port, redis_proc, secrets.token_urlsafe(48))
+    return World(
+        folder, db_name, database_url, port, redis_proc, secrets.token_urlsafe(48), code_dir
+    )
 
 
 @dataclass(frozen=True)

@@ -36,6 +36,11 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="a few seconds per phase (smoke)")
     parser.add_argument("--profile", action="store_true", help="also py-spy ingress and worker")
+    parser.add_argument(
+        "--compiled",
+        action="store_true",
+        help="run the services from a copy with the hot path compiled (scripts/compile-copy)",
+    )
     parser.add_argument("--phases", default=",".join(ALL_PHASES), help="comma list of phases")
     parser.add_argument("--e2e-rate", type=float, default=5_000.0, help="events/s in phase d")
     parser.add_argument(
@@ -93,6 +98,7 @@ def main(argv: list[str] | None = None) -> int:
             "platform": platform.platform(),
             "git": _git_revision(),
             "loadavg_at_start": os.getloadavg(),
+            "build": "compiled" if args.compiled else "pure",
         },
     }
     path = RESULTS / f"{stamp}.json"
@@ -100,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
     def save() -> None:  # after every phase, so a failed phase keeps the earlier ones
         path.write_bytes(orjson.dumps(results, option=orjson.OPT_INDENT_2))
 
-    world = open_world()
+    world = open_world(compiled=args.compiled)
     try:
         target = asyncio.run(create_target(world.database_url))
         if "http" in wanted:
@@ -148,6 +154,8 @@ def table(results: dict[str, Any]) -> list[str]:
         f"machine: {machine['cpus']} cpus, load average {machine['loadavg_at_start'][0]:.1f}"
         f" at start, {machine.get('loadavg_at_end', [0])[0]:.1f} at end"
         " (other work on the machine skews every number)",
+        f"build: {machine.get('build', 'pure')} (the services' hot path"
+        f" {'compiled with mypyc' if machine.get('build') == 'compiled' else 'in pure Python'})",
     ]
     if http := results.get("http"):
         lines.append(f"{'':34}{'rps':>10}{'p50 ms':>9}{'p99 ms':>9}{'non-2xx':>9}")
