@@ -21,9 +21,10 @@ import orjson
 from bench import phases, wrk
 from bench.agent import agent_phase
 from bench.env import CPUS, LOAD_CPU, SERVER_CPU, create_target, open_world
+from bench.scale import scale_lines, scale_phase
 
 RESULTS = Path(__file__).resolve().parent / "results"
-ALL_PHASES = ("http", "agent", "drain", "e2e")
+ALL_PHASES = ("http", "agent", "drain", "e2e", "scale")
 
 
 def say(text: str = "") -> None:
@@ -131,6 +132,10 @@ def main(argv: list[str] | None = None) -> int:
                 world, target, args.e2e_rate, e2e_seconds, settle_timeout=60 if quick else 300
             )
             save()
+        if "scale" in wanted:
+            say(f"scale: ingress --processes 1 and --processes {CPUS}, wrk {seconds:.0f}s each")
+            results["scale"] = scale_phase(world, target, seconds, http_rounds)
+            save()
         if args.profile:
             say("profile: py-spy on the ingress under wrk, then on the worker while it drains")
             out_dir = RESULTS / f"{stamp}-profile"
@@ -233,6 +238,8 @@ def table(results: dict[str, Any]) -> list[str]:
         )
     if agent := results.get("agent_polling"):
         lines.extend(_agent_lines(agent))
+    if scale := results.get("scale"):
+        lines.extend(scale_lines(scale))
     if prof := results.get("profile"):
         for name in ("ingress", "worker"):
             lines.append(f"profile {name}: top self time ({prof[name]['samples']} samples)")

@@ -58,12 +58,24 @@ def available() -> bool:
     return shutil.which("wrk") is not None
 
 
-def run_wrk(url: str, script: Path, *, seconds: float, connections: int) -> dict[str, Any]:
-    """Run wrk for `seconds` and return rps, latency percentiles (ms) and error counts."""
-    argv = pinned(
-        LOAD_CPU,
-        ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "-s", str(script), url],
-    )
+def run_wrk(
+    url: str, script: Path, *, seconds: float, connections: int, threads: int = 1, pin: bool = True
+) -> dict[str, Any]:
+    """Run wrk for `seconds` and return rps, latency percentiles (ms) and error counts.
+
+    wrk runs on the load core with one thread unless told otherwise (`pin=False` lets it
+    share every core, for the multi-process phase)."""
+    argv = [
+        "wrk",
+        f"-t{threads}",
+        f"-c{connections}",
+        f"-d{max(1, round(seconds))}s",
+        "-s",
+        str(script),
+        url,
+    ]
+    if pin:
+        argv = pinned(LOAD_CPU, argv)
     out = subprocess.run(
         argv, capture_output=True, text=True, timeout=seconds + 60, check=True
     ).stdout

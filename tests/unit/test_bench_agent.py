@@ -6,6 +6,7 @@ import secrets
 from pathlib import Path
 
 from bench.run import table
+from bench.scale import scale_lines, summarise
 from bench.wrk import write_script
 
 
@@ -86,3 +87,27 @@ def test_table_reports_each_servers_cpu_per_request_and_busy_share() -> None:
         "  server CPU per request: (a) 33.0 µs, busy 0.99; (b) 44.0 µs, busy 0.94;"
         " CPU ratio a/b 0.750"
     ) in lines
+
+
+def _scale_run(rps: float, cpu_us: float, busy: float) -> dict[str, object]:
+    return {
+        "rps": rps,
+        "non_2xx": 0,
+        "socket_errors": 0,
+        "ingress_cpu_us_per_request": cpu_us,
+        "ingress_cores_busy": busy,
+    }
+
+
+def test_scale_phase_summary_pairs_turns_and_reports_cpu_per_request() -> None:
+    runs = {
+        1: [_scale_run(10_000.0, 50.0, 0.5), _scale_run(12_000.0, 48.0, 0.58)],
+        2: [_scale_run(15_000.0, 51.0, 0.77), _scale_run(18_000.0, 49.0, 0.88)],
+    }
+    summary = summarise(runs)
+    assert summary["rps_ratio"] == 1.5  # each turn's N-process run over its 1-process run
+    assert summary["by_processes"]["2"]["rps"] == 16_500.0
+    assert summary["by_processes"]["1"]["ingress_cpu_us_per_request"] == 49.0
+    lines = scale_lines(summary)
+    assert any("--processes 2" in line and "16500 rps" in line for line in lines)
+    assert any("1 process: 1.500" in line for line in lines)
